@@ -1,0 +1,122 @@
+"""All settings, from the environment or a `.env` file (pydantic-settings).
+
+Every setting is documented in README.md and `.env.example`; keep the three in step.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # storage
+    database_url: str = "sqlite+aiosqlite:///./data/jejak.db"
+
+    # the default school (owns the roster)
+    school_name: str = "SMK Contoh"
+    school_npsn: str = "00000000"
+    timezone: str = "Asia/Jakarta"
+    default_language: str = "id"
+    # shown in the consent text (UU PDP: purpose and retention stated)
+    retention_text_id: str = "5 tahun setelah kelulusan"
+    retention_text_en: str = "5 years after graduation"
+    consent_version: str = "2026-1"
+
+    # Telegram
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_bot_username: str | None = None
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_concurrency: int = 8
+
+    # WhatsApp Cloud API
+    whatsapp_access_token: SecretStr | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_api_url: str = "https://graph.facebook.com/v23.0"
+    whatsapp_display_number: str | None = None
+    whatsapp_template_language: str = "id"
+    whatsapp_template_reminder: str = "jejak_pengingat"
+    whatsapp_template_vacancy: str = "jejak_lowongan"
+    whatsapp_template_followup: str = "jejak_tindak_lanjut"
+    whatsapp_template_digest: str = "jejak_ringkasan"
+
+    # HTTP server (webhooks, health, metrics)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+
+    # outreach
+    telegram_rate_per_second: float = 30.0
+    telegram_rate_per_chat_per_second: float = 1.0
+    whatsapp_rate_per_second: float = 80.0
+    reminder_days: str = "3,7,14"
+    reminder_max: int = 3
+    followup_days: int = 90
+    quiet_hours_start: time = time(20, 0)
+    quiet_hours_end: time = time(7, 0)
+    outbox_max_attempts: int = 5
+    digest_weekday: int = 0  # Monday
+    digest_time: time = time(7, 0)
+
+    # identification
+    identify_max_failures: int = 5
+    identify_lock_minutes: int = 60
+
+    # logging
+    log_level: str = "INFO"
+    log_format: str = "text"  # text | json
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r} (e.g. Asia/Jakarta)") from exc
+        return value
+
+    @field_validator("default_language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in ("id", "en"):
+            raise ValueError("DEFAULT_LANGUAGE must be 'id' or 'en'")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def reminder_schedule(self) -> list[int]:
+        return [int(x) for x in self.reminder_days.split(",") if x.strip()]
+
+    def token(self, name: str) -> str | None:
+        value = getattr(self, name)
+        return value.get_secret_value() if value is not None else None
+
+
+def reminder_days_valid(value: str) -> bool:
+    try:
+        return all(int(x) > 0 for x in value.split(",") if x.strip())
+    except ValueError:
+        return False
+
+
+Settings.model_fields["reminder_days"].description = "comma-separated days, e.g. 3,7,14"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+__all__ = ["Field", "Settings", "get_settings"]

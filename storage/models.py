@@ -1,0 +1,155 @@
+"""SQLModel tables. All times are timezone-aware UTC datetimes (see `utcnow`); show them in the
+school's zone.
+
+The shape in short:
+- `School` owns `Alumnus` rows (the roster) and, later, staff and vacancies.
+- `Invitation` is a one-person code that links a chat to a roster row.
+- `Contact` is one chat identity on one channel (a Telegram chat id, a WhatsApp number, a console
+  session). It carries the conversation state (JSON) and, once identified, points at an `Alumnus`.
+- `Response` is one pass through the questionnaire (the first one, or a later /ubah update);
+  `Answer` rows hang off it. The newest *completed* response is the person's current status,
+  older ones are the history.
+- `InboundEvent` records every processed Telegram update_id / WhatsApp message id (idempotency).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Aware UTC now: the one time representation stored in the database."""
+    return datetime.now(UTC)
+
+
+class School(SQLModel, table=True):
+    __tablename__ = "school"
+
+    id: int | None = Field(default=None, primary_key=True)
+    npsn: str = Field(max_length=16, unique=True)
+    name: str = Field(max_length=200)
+    timezone: str = Field(default="Asia/Jakarta", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Alumnus(SQLModel, table=True):
+    """One roster row: a graduate of a school."""
+
+    __tablename__ = "alumnus"
+    __table_args__ = (
+        UniqueConstraint("school_id", "nisn", name="uq_alumnus_school_nisn"),
+        Index("ix_alumnus_school_kelas", "school_id", "kelas"),
+        Index("ix_alumnus_phone", "phone"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    nisn: str = Field(max_length=10)
+    name: str = Field(max_length=200)
+    birth_date: date
+    gender: str | None = Field(default=None, max_length=1)  # L / P
+    kelas: str = Field(max_length=64)
+    jurusan: str = Field(max_length=64)
+    graduation_year: int
+    homeroom_teacher: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=20)  # international digits, e.g. 62812...
+
+    # consent (UU PDP): tracer consent with version and time; vacancies consent separately
+    consent_tracer_at: datetime | None = None
+    consent_version: str | None = Field(default=None, max_length=32)
+    consent_vacancies: bool | None = None
+    consent_vacancies_at: datetime | None = None
+    # STOP: no outreach at all (reminders, vacancies, follow-ups); direct replies still work
+    stopped_at: datetime | None = None
+
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Invitation(SQLModel, table=True):
+    __tablename__ = "invitation"
+
+    code: str = Field(primary_key=True, max_length=32)
+    alumnus_id: int = Field(foreign_key="alumnus.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    used_at: datetime | None = None
+
+
+class Contact(SQLModel, table=True):
+    """A chat identity on one channel, with its conversation state."""
+
+    __tablename__ = "contact"
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_contact_channel_address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)  # telegram | whatsapp | console
+    address: str = Field(max_length=64)  # telegram chat id, WhatsApp wa_id, console session
+    alumnus_id: int | None = Field(default=None, foreign_key="alumnus.id", index=True)
+    language: str = Field(default="id", max_length=2)
+    state: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    response_id: int | None = Field(default=None)  # the response being filled in, if any
+    refused_at: datetime | None = None  # declined tracer consent (kept: the refusal itself)
+    unreachable_at: datetime | None = None  # blocked the bot / number undeliverable
+    unreachable_reason: str | None = Field(default=None, max_length=200)
+    last_inbound_at: datetime | None = None  # WhatsApp 24-hour window; reminders
+    last_outbound_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Response(SQLModel, table=True):
+    """One pass through the questionnaire. The newest completed one is current."""
+
+    __tablename__ = "response"
+    __table_args__ = (Index("ix_response_alumnus_completed", "alumnus_id", "completed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    alumnus_id: int = Field(foreign_key="alumnus.id", index=True)
+    contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    channel: str = Field(max_length=16)
+    source: str = Field(default="chat", max_length=8)  # chat | staff
+    status: str | None = Field(default=None, max_length=32)  # B1 code, denormalised
+    started_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = Field(default=None, index=True)
+    last_question: str | None = Field(
+        default=None, max_length=32
+    )  # where an unfinished one stopped
+
+
+class Answer(SQLModel, table=True):
+    """One answered field of a response (value is the code, text, or a list of codes)."""
+
+    __tablename__ = "answer"
+    __table_args__ = (UniqueConstraint("response_id", "field", name="uq_answer_response_field"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: int = Field(foreign_key="response.id", index=True)
+    field: str = Field(max_length=32)
+    value: Any = Field(sa_column=Column(JSON, nullable=True))
+    answered_at: datetime = Field(default_factory=utcnow)
+
+
+class InboundEvent(SQLModel, table=True):
+    """Idempotency record of a processed inbound update (Telegram update_id, WhatsApp wamid)."""
+
+    __tablename__ = "inbound_event"
+
+    channel: str = Field(primary_key=True, max_length=16)
+    external_id: str = Field(primary_key=True, max_length=128)
+    received_at: datetime = Field(default_factory=utcnow)
+
+
+__all__ = [
+    "Alumnus",
+    "Answer",
+    "Contact",
+    "InboundEvent",
+    "Invitation",
+    "Response",
+    "School",
+    "utcnow",
+]
