@@ -1,0 +1,42 @@
+# Jejak: the two commands a newcomer needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint format schema bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Chat with the bot in the terminal, on a throwaway SQLite file with the sample roster.
+demo: $(STAMP)
+	$(BIN)/jejak demo
+
+## The whole suite (SQLite always; PostgreSQL too when reachable, see tests/conftest.py).
+test: $(STAMP)
+	$(BIN)/pytest -q -ra
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## Regenerate the initial migration from storage/models.py (pre-release only: no deployed
+## database exists yet, so the schema is still one migration).
+schema: $(STAMP)
+	rm -f storage/migrations/versions/0001_initial_schema.py /tmp/jejak-schema.db
+	cd storage && DATABASE_URL=sqlite+aiosqlite:////tmp/jejak-schema.db ../$(BIN)/alembic -c alembic.ini revision --autogenerate -m "initial schema" --rev-id 0001
+	rm -f /tmp/jejak-schema.db
+	$(BIN)/ruff format -q storage/migrations/versions
+
+clean:
+	rm -rf $(VENV) data/demo.db .pytest_cache
