@@ -143,6 +143,49 @@ class InboundEvent(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow)
 
 
+class Staff(SQLModel, table=True):
+    """A school staff member who may use staff commands (admin, BKK, homeroom teacher)."""
+
+    __tablename__ = "staff"
+    __table_args__ = (
+        Index("ix_staff_telegram_id", "telegram_id"),
+        Index("ix_staff_whatsapp", "whatsapp"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    role: str = Field(max_length=16)  # admin | bkk | teacher
+    name: str = Field(max_length=200)
+    telegram_id: str | None = Field(default=None, max_length=64)
+    whatsapp: str | None = Field(default=None, max_length=20)  # international digits
+    created_at: datetime = Field(default_factory=utcnow)
+    removed_at: datetime | None = None
+
+
+class StaffClass(SQLModel, table=True):
+    """A class a teacher is explicitly responsible for (besides the roster's wali_kelas)."""
+
+    __tablename__ = "staff_class"
+
+    staff_id: int = Field(foreign_key="staff.id", primary_key=True)
+    kelas: str = Field(primary_key=True, max_length=64)
+
+
+class StaffInvitation(SQLModel, table=True):
+    """A one-time code a staff member sends to the bot to link their own chat."""
+
+    __tablename__ = "staff_invitation"
+
+    code: str = Field(primary_key=True, max_length=32)
+    school_id: int = Field(foreign_key="school.id")
+    role: str = Field(max_length=16)
+    name: str | None = Field(default=None, max_length=200)
+    kelas: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    used_at: datetime | None = None
+    used_by_contact: str | None = Field(default=None, max_length=96)  # "channel:address"
+
+
 __all__ = [
     "Alumnus",
     "Answer",
@@ -151,5 +194,8 @@ __all__ = [
     "Invitation",
     "Response",
     "School",
+    "Staff",
+    "StaffClass",
+    "StaffInvitation",
     "utcnow",
 ]
