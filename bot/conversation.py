@@ -1,0 +1,298 @@
+"""The conversation shell: load a person's state, run the pure engine, save, reply.
+
+One inbound message is one database transaction: the idempotency record, the new state and
+every answer are committed before the replies are handed back to the channel, which sends them
+(no session is held across a network call). Messages of one person are handled one at a time
+(an in-process lock, plus a PostgreSQL advisory lock when several processes share a database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations import engine
+from conversations.engine import Context, LookupResult
+from conversations.messages import Catalogue
+from conversations.questionnaire import Flow
+from conversations.types import Inbound, InputKind, Outcome, Reply
+from storage import queries
+from storage.db import Database
+from storage.models import Alumnus, Contact, Response, utcnow
+
+log = logging.getLogger(__name__)
+
+# A hook gets the first look at an inbound message (staff commands, vacancy buttons). It returns
+# replies when it handled the message, or None to let the questionnaire engine have it.
+Hook = Callable[[AsyncSession, Contact, Inbound], Awaitable[list[Reply] | None]]
+
+
+class ConversationService:
+    def __init__(
+        self,
+        db: Database,
+        flow: Flow,
+        *,
+        school_id: int,
+        school_name: str,
+        context: Callable[[], Context],
+        consent_version: str = "1",
+        default_language: str = "id",
+    ) -> None:
+        self.db = db
+        self.flow = flow
+        self.cat: Catalogue = flow.catalogue
+        self.school_id = school_id
+        self.school_name = school_name
+        self.context = context
+        self.consent_version = consent_version
+        self.default_language = default_language
+        self.hooks: list[Hook] = []
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def add_hook(self, hook: Hook) -> None:
+        self.hooks.append(hook)
+
+    def _lock(self, channel: str, address: str) -> asyncio.Lock:
+        key = (channel, address)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
+
+    async def handle(self, inbound: Inbound) -> Outcome:
+        async with self._lock(inbound.channel, inbound.address), self.db.session() as session:
+            await queries.lock_address(session, inbound.channel, inbound.address)
+            if inbound.external_id and not await queries.record_inbound(
+                session, inbound.channel, inbound.external_id
+            ):
+                await session.rollback()
+                return Outcome(duplicate=True)
+            outcome = await self._handle(session, inbound)
+            await session.commit()
+            return outcome
+
+    async def _handle(self, session: AsyncSession, inbound: Inbound) -> Outcome:
+        lang = self.default_language
+        if inbound.language_hint:
+            lang = "en" if inbound.language_hint.lower().startswith("en") else "id"
+        contact, created = await queries.get_or_create_contact(
+            session, inbound.channel, inbound.address, lang
+        )
+        now = utcnow()
+        contact.last_inbound_at = now
+        contact.updated_at = now
+        for hook in self.hooks:
+            replies = await hook(session, contact, inbound)
+            if replies is not None:
+                return Outcome(replies=replies)
+        state: dict[str, Any] = dict(contact.state or {}) or engine.initial_state(contact.language)
+        before_answers = dict(state.get("answers") or {})
+        before_code = state.get("code")
+        ctx = self.context()
+        result = engine.step(self.flow, state, inbound, ctx)
+        replies: list[Reply] = []
+        for _ in range(4):  # lookups feed back into the engine; a handful at most
+            lookup = await self._apply(session, contact, result, before_code, replies)
+            if lookup is None:
+                break
+            result = engine.step(self.flow, result.state, lookup, ctx)
+        replies.extend(result.replies)
+        new_state = result.state
+        if contact.response_id is not None and new_state.get("stage") in ("q", "done"):
+            await queries.sync_answers(
+                session, contact.response_id, before_answers, new_state.get("answers") or {}
+            )
+            response = await session.get(Response, contact.response_id)
+            if response is not None:
+                response.last_question = new_state.get("node")
+                response.status = (new_state.get("answers") or {}).get("status")
+        contact.state = new_state
+        contact.language = new_state.get("lang", contact.language)
+        return Outcome(replies=replies, chosen_label=result.chosen_label)
+
+    async def _apply(
+        self,
+        session: AsyncSession,
+        contact: Contact,
+        result: engine.Step,
+        code_before: str | None,
+        replies: list[Reply],
+    ) -> LookupResult | None:
+        """Carry out the engine's effects; return a LookupResult when it asked for one."""
+        lookup: LookupResult | None = None
+        for eff in result.effects:
+            if isinstance(eff, engine.Lookup):
+                lookup = await self._lookup(session, contact, eff)
+            elif isinstance(eff, engine.Link):
+                await self._link(session, contact, eff, code_before)
+            elif isinstance(eff, engine.VacancyConsent):
+                alumnus = await self._alumnus(session, contact)
+                if alumnus is not None:
+                    alumnus.consent_vacancies = eff.granted
+                    alumnus.consent_vacancies_at = utcnow()
+            elif isinstance(eff, engine.Refused):
+                contact.refused_at = utcnow()
+                contact.alumnus_id = None
+                contact.response_id = None
+            elif isinstance(eff, engine.BeginResponse):
+                if contact.alumnus_id is not None:
+                    response = Response(
+                        alumnus_id=contact.alumnus_id,
+                        contact_id=contact.id,
+                        channel=contact.channel,
+                        source="chat",
+                    )
+                    session.add(response)
+                    await session.flush()
+                    contact.response_id = response.id
+            elif isinstance(eff, engine.Complete):
+                if contact.response_id is not None:
+                    response = await session.get(Response, contact.response_id)
+                    if response is not None:
+                        response.completed_at = utcnow()
+                        response.status = eff.status
+            elif isinstance(eff, engine.ShowData):
+                replies.append(Reply(text=await self._data_text(session, contact)))
+            elif isinstance(eff, engine.DeleteData):
+                alumnus = await self._alumnus(session, contact)
+                if alumnus is not None:
+                    await queries.delete_person_data(session, alumnus)
+                contact.alumnus_id = None
+                contact.response_id = None
+                contact.refused_at = None
+            elif isinstance(eff, engine.SetStop):
+                alumnus = await self._alumnus(session, contact)
+                if alumnus is not None:
+                    alumnus.stopped_at = utcnow() if eff.stopped else None
+            elif isinstance(eff, engine.SetLanguage):
+                contact.language = eff.lang
+        return lookup
+
+    async def _alumnus(self, session: AsyncSession, contact: Contact) -> Alumnus | None:
+        return await session.get(Alumnus, contact.alumnus_id) if contact.alumnus_id else None
+
+    async def _lookup(
+        self, session: AsyncSession, contact: Contact, eff: engine.Lookup
+    ) -> LookupResult:
+        if eff.kind == "code" and eff.code:
+            hit = await queries.find_by_code(session, self.school_id, eff.code)
+            if hit is None:
+                return LookupResult(False)
+            alumnus, invitation = hit
+            others = await queries.other_contacts(session, alumnus.id, contact.id)
+            # a code already used from another chat may have leaked: ask the birth date too
+            needs_dob = invitation.used_at is not None and bool(others)
+            return LookupResult(True, queries.alumnus_card(alumnus), needs_dob=needs_dob)
+        if eff.kind == "nisn" and eff.nisn and eff.dob:
+            alumnus = await queries.find_by_nisn_dob(session, self.school_id, eff.nisn, eff.dob)
+            return LookupResult(alumnus is not None, alumnus and queries.alumnus_card(alumnus))
+        if eff.kind == "dob" and eff.alumnus_id and eff.dob:
+            alumnus = await session.get(Alumnus, eff.alumnus_id)
+            ok = alumnus is not None and alumnus.birth_date == eff.dob
+            return LookupResult(ok, queries.alumnus_card(alumnus) if ok else None)
+        if eff.kind == "phone" and contact.channel == "whatsapp":
+            alumnus = await queries.find_by_phone(session, self.school_id, contact.address)
+            return LookupResult(alumnus is not None, alumnus and queries.alumnus_card(alumnus))
+        return LookupResult(False)
+
+    async def _link(
+        self, session: AsyncSession, contact: Contact, eff: engine.Link, code: str | None
+    ) -> None:
+        alumnus = await session.get(Alumnus, eff.alumnus_id)
+        if alumnus is None:
+            return
+        contact.alumnus_id = alumnus.id
+        contact.refused_at = None
+        alumnus.consent_tracer_at = datetime.fromisoformat(eff.consent_at)
+        alumnus.consent_version = self.consent_version
+        alumnus.updated_at = utcnow()
+        if code:
+            hit = await queries.find_by_code(session, self.school_id, code)
+            if hit and hit[1].used_at is None:
+                hit[1].used_at = utcnow()
+
+    async def _data_text(self, session: AsyncSession, contact: Contact) -> str:
+        lang = (contact.state or {}).get("lang", contact.language)
+        t = self.cat.t
+        alumnus = await self._alumnus(session, contact)
+        if alumnus is None:
+            return t("data.none", lang)
+        lines = [t("data.header", lang)]
+        lines.append(
+            t(
+                "data.roster",
+                lang,
+                name=alumnus.name,
+                nisn=alumnus.nisn,
+                kelas=alumnus.kelas,
+                jurusan=alumnus.jurusan,
+                year=alumnus.graduation_year,
+            )
+        )
+        yes, no = t("data.yes", lang), t("data.no", lang)
+        vac = alumnus.consent_vacancies
+        lines.append(
+            t(
+                "data.consent",
+                lang,
+                tracer=yes if alumnus.consent_tracer_at else no,
+                vacancies=t("data.unknown", lang) if vac is None else (yes if vac else no),
+                outreach=t("data.off", lang) if alumnus.stopped_at else t("data.on", lang),
+            )
+        )
+        current = await queries.latest_completed(session, alumnus.id)
+        if current is not None:
+            zone = self.context().zone
+            when = current.completed_at.astimezone(zone).strftime("%d-%m-%Y")
+            lines.append(t("data.answers", lang, when=when))
+            lines.extend(self.format_answers(await queries.answers_of(session, current.id), lang))
+            earlier = await queries.count_completed(session, alumnus.id) - 1
+            if earlier > 0:
+                lines.append(t("data.history", lang, count=earlier))
+        in_progress = (contact.state or {}).get("answers") or {}
+        if (contact.state or {}).get("stage") == "q" and in_progress:
+            lines.append(t("data.in_progress", lang, count=len(in_progress)))
+        return "\n".join(lines)
+
+    def format_answers(self, answers: dict[str, Any], lang: str) -> list[str]:
+        out = []
+        for field_name in self.flow.fields():
+            if field_name not in answers:
+                continue
+            value = answers[field_name]
+            node = self.flow.node_for_field(field_name)
+            if node is not None and node.choices:
+                set_name = node.choices
+                if field_name == "relevance" and value in self.flow.choice_sets["relevance_study"]:
+                    set_name = "relevance_study"
+                codes = value if isinstance(value, list) else [value]
+                shown = ", ".join(
+                    self.flow.label(set_name, c, lang)
+                    if c in self.flow.choice_sets[set_name]
+                    else str(c)
+                    for c in codes
+                )
+            else:
+                shown = str(value)
+            out.append(f"• {self.cat.t('field.' + field_name, lang)}: {shown}")
+        return out
+
+    async def current_prompt(self, contact: Contact) -> Reply:
+        return engine.current_prompt(self.flow, contact.state or {}, self.context())
+
+
+def is_text_command(inbound: Inbound, *names: str) -> bool:
+    if inbound.kind != InputKind.TEXT:
+        return False
+    kw, _ = engine.keyword(inbound.text)
+    return kw in names

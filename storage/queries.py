@@ -1,0 +1,197 @@
+"""Queries behind the conversation shell: contacts, identity lookups, responses and answers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Alumnus, Answer, Contact, InboundEvent, Invitation, Response, utcnow
+
+
+async def record_inbound(session: AsyncSession, channel: str, external_id: str) -> bool:
+    """Record an inbound event id; False when it had been recorded before (a redelivery)."""
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(InboundEvent)
+        .values(channel=channel, external_id=external_id, received_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+    )
+    result = await session.execute(stmt)
+    return result.rowcount == 1
+
+
+async def lock_address(session: AsyncSession, channel: str, address: str) -> None:
+    """Serialise work on one person across processes (PostgreSQL advisory transaction lock)."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+            {"k": f"contact:{channel}:{address}"},
+        )
+
+
+async def get_or_create_contact(
+    session: AsyncSession, channel: str, address: str, language: str
+) -> tuple[Contact, bool]:
+    contact = (
+        await session.execute(
+            select(Contact).where(Contact.channel == channel, Contact.address == address)
+        )
+    ).scalar_one_or_none()
+    if contact is not None:
+        return contact, False
+    contact = Contact(channel=channel, address=address, language=language, state={})
+    session.add(contact)
+    await session.flush()
+    return contact, True
+
+
+def alumnus_card(alumnus: Alumnus) -> dict[str, Any]:
+    """What the engine may know about a matched graduate."""
+    return {
+        "id": alumnus.id,
+        "name": alumnus.name,
+        "kelas": alumnus.kelas,
+        "year": alumnus.graduation_year,
+    }
+
+
+def normalise_code(text_: str) -> str:
+    return "".join(ch for ch in text_.upper() if ch.isalnum())
+
+
+async def find_by_code(
+    session: AsyncSession, school_id: int, code: str
+) -> tuple[Alumnus, Invitation] | None:
+    row = (
+        await session.execute(
+            select(Alumnus, Invitation)
+            .join(Invitation, Invitation.alumnus_id == Alumnus.id)
+            .where(Invitation.code == normalise_code(code), Alumnus.school_id == school_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def find_by_nisn_dob(
+    session: AsyncSession, school_id: int, nisn: str, dob: date
+) -> Alumnus | None:
+    return (
+        await session.execute(
+            select(Alumnus).where(
+                Alumnus.school_id == school_id, Alumnus.nisn == nisn, Alumnus.birth_date == dob
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def find_by_phone(session: AsyncSession, school_id: int, phone: str) -> Alumnus | None:
+    rows = (
+        (
+            await session.execute(
+                select(Alumnus).where(Alumnus.school_id == school_id, Alumnus.phone == phone)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return rows[0] if len(rows) == 1 else None  # a shared family number identifies nobody
+
+
+async def other_contacts(session: AsyncSession, alumnus_id: int, contact_id: int) -> list[Contact]:
+    return list(
+        (
+            await session.execute(
+                select(Contact).where(Contact.alumnus_id == alumnus_id, Contact.id != contact_id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+async def sync_answers(
+    session: AsyncSession, response_id: int, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    """Write the difference between two answer dicts of one response."""
+    removed = [f for f in before if f not in after]
+    if removed:
+        await session.execute(
+            delete(Answer).where(Answer.response_id == response_id, Answer.field.in_(removed))
+        )
+    changed = {f: v for f, v in after.items() if before.get(f) != v}
+    if not changed:
+        return
+    existing = {
+        a.field: a
+        for a in (
+            await session.execute(
+                select(Answer).where(
+                    Answer.response_id == response_id, Answer.field.in_(list(changed))
+                )
+            )
+        ).scalars()
+    }
+    now = utcnow()
+    for field_name, value in changed.items():
+        row = existing.get(field_name)
+        if row is None:
+            session.add(
+                Answer(response_id=response_id, field=field_name, value=value, answered_at=now)
+            )
+        else:
+            row.value = value
+            row.answered_at = now
+
+
+async def answers_of(session: AsyncSession, response_id: int) -> dict[str, Any]:
+    rows = await session.execute(
+        select(Answer.field, Answer.value).where(Answer.response_id == response_id)
+    )
+    return {f: v for f, v in rows.all()}
+
+
+async def latest_completed(session: AsyncSession, alumnus_id: int) -> Response | None:
+    return (
+        await session.execute(
+            select(Response)
+            .where(Response.alumnus_id == alumnus_id, Response.completed_at.is_not(None))
+            .order_by(Response.completed_at.desc(), Response.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def count_completed(session: AsyncSession, alumnus_id: int) -> int:
+    return (
+        await session.execute(
+            select(func.count())
+            .select_from(Response)
+            .where(Response.alumnus_id == alumnus_id, Response.completed_at.is_not(None))
+        )
+    ).scalar_one()
+
+
+async def delete_person_data(session: AsyncSession, alumnus: Alumnus) -> None:
+    """/hapus: answers, responses, consents and chat links of one graduate (roster row stays)."""
+    response_ids = select(Response.id).where(Response.alumnus_id == alumnus.id)
+    await session.execute(delete(Answer).where(Answer.response_id.in_(response_ids)))
+    await session.execute(delete(Response).where(Response.alumnus_id == alumnus.id))
+    await session.execute(
+        update(Contact)
+        .where(Contact.alumnus_id == alumnus.id)
+        .values(alumnus_id=None, response_id=None, state={}, updated_at=utcnow())
+    )
+    alumnus.consent_tracer_at = None
+    alumnus.consent_version = None
+    alumnus.consent_vacancies = None
+    alumnus.consent_vacancies_at = None
+    alumnus.updated_at = utcnow()
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
