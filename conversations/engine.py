@@ -247,7 +247,7 @@ class _Run:
                     text += "\n" + self.t("answer.multi_selected", selected=labels)
                     options = (*options, self.flow.option("multi", MULTI_DONE, self.lang))
             hints = []
-            if self.s.get("history"):
+            if len(self.s.get("history") or []) == 1:  # once, early: how to go back
                 hints.append(self.t("hint.controls"))
             if not node.required and node.type != "text":
                 hints.append(self.t("hint.skip"))

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.invitations import normalise_code
 from storage.models import Alumnus, Answer, Contact, InboundEvent, Invitation, Response, utcnow
 
 
@@ -60,18 +61,17 @@ def alumnus_card(alumnus: Alumnus) -> dict[str, Any]:
     }
 
 
-def normalise_code(text_: str) -> str:
-    return "".join(ch for ch in text_.upper() if ch.isalnum())
-
-
 async def find_by_code(
     session: AsyncSession, school_id: int, code: str
 ) -> tuple[Alumnus, Invitation] | None:
+    normalised = normalise_code(code)
+    if normalised is None:
+        return None
     row = (
         await session.execute(
             select(Alumnus, Invitation)
             .join(Invitation, Invitation.alumnus_id == Alumnus.id)
-            .where(Invitation.code == normalise_code(code), Alumnus.school_id == school_id)
+            .where(Invitation.code == normalised, Alumnus.school_id == school_id)
         )
     ).first()
     return (row[0], row[1]) if row else None

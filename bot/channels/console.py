@@ -1,0 +1,47 @@
+"""The console channel: a chat in the terminal (`jejak demo`), one input line per message.
+
+Choices are shown as numbered lines; typing the number, the label or a part of it answers.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+from conversations.types import Inbound, InputKind, Reply
+
+CHANNEL = "console"
+
+
+def to_inbound(line: str, address: str, seq: int) -> Inbound:
+    text = line.rstrip("\r\n")
+    stripped = text.strip()
+    if stripped.lower().startswith("/start"):
+        parts = stripped.split(None, 1)
+        code = parts[1].strip() if len(parts) > 1 else None
+        return Inbound(
+            CHANNEL,
+            address,
+            InputKind.START,
+            text=stripped,
+            value=code,
+            external_id=f"{address}:{seq}",
+        )
+    return Inbound(CHANNEL, address, InputKind.TEXT, text=text, external_id=f"{address}:{seq}")
+
+
+def render(reply: Reply) -> str:
+    lines = [reply.text]
+    for number, option in enumerate(reply.options, start=1):
+        lines.append(f"  {number}. {option.label}")
+    return "\n".join(lines)
+
+
+def print_replies(
+    replies: Iterable[Reply], out: TextIO = sys.stdout, prefix: str = "bot> "
+) -> None:
+    for reply in replies:
+        body = render(reply).replace("\n", "\n" + " " * len(prefix))
+        out.write(f"{prefix}{body}\n\n")
+    out.flush()
