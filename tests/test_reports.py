@@ -133,3 +133,71 @@ def test_classify_nonresponder_precedence():
         "never_opened",
         None,
     )
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+async def test_format_class_summary_names_reasons_and_split(db):
+    from bot.reports import format_class_summary
+
+    f = await build(db)
+    s = await reports.class_summary(db, f.school_id, "XII TKJ 1", 2024)
+    [text] = format_class_summary(s, "id")
+    assert "Lulusan: 10 · Sudah menjawab: 5 (50%)" in text
+    assert "• Bekerja: 2" in text and "Kursus" not in text  # zero counts are left out
+    assert "• Gita Permata — berhenti di: jenis tempat kerja — +6281100000007" in text
+    assert "• Fajar Nugroho — +6281100000006" in text
+    # people who said STOP or declined: named, but no number to chase them with
+    assert "• Hadi Kusuma\n" in text and "6281100000008" not in text
+    assert text.rstrip().endswith("• Joko Susilo")
+    [en] = format_class_summary(s, "en")
+    assert "Never opened the invitation (1):" in en and "Graduates: 10" in en
+
+    parts = format_class_summary(s, "id", max_len=120)
+    assert len(parts) > 2 and all(len(p) <= 120 for p in parts)
+    joined = "\n".join(parts)
+    for name in ("Fajar Nugroho", "Gita Permata", "Indah Sari", "Hadi Kusuma", "Joko Susilo"):
+        assert joined.count(name) == 1
+
+
+async def test_format_recap_and_digest(db):
+    from bot.reports import format_digest, format_recap
+
+    f = await build(db)
+    rows = await reports.school_recap(db, f.school_id)
+    [text] = format_recap(rows, "id")
+    assert text.index("Rekap lulusan 2025") < text.index("Rekap lulusan 2024")
+    assert "TKJ: 10 lulusan, 5 menjawab (50%)" in text
+    assert "BMW 80% · Relevan 50% · Masa tunggu (median) 2 bln" in text
+    assert "Semua jurusan: 15 lulusan, 8 menjawab (53%)" in text
+    assert "BMW 62% · Relevan 60% · Masa tunggu (median) 1 bln" in text
+    [en] = format_recap(rows, "en")
+    assert "RPL: 5 graduates, 3 answered (60%)" in en
+
+    s = await reports.class_summary(db, f.school_id, "XII TKJ 1", 2024)
+    changes = await reports.answered_since(db, f.school_id, "XII TKJ 1", t("2025-09-22", 0), 2024)
+    digest = "\n".join(format_digest(s, changes, "22/09/2025", "id"))
+    assert digest.startswith(
+        "Sejak 22/09/2025: 2 jawaban baru\n• Budi Hartono — Bekerja (memperbarui)"
+    )
+    assert "• Dewi Anggraini — Wirausaha\n" in digest and "Ringkasan XII TKJ 1" in digest
+
+
+async def test_recap_chart_is_a_phone_sized_png(db):
+    from io import BytesIO
+
+    from PIL import Image
+
+    from bot.reports import recap_chart_png
+
+    f = await build(db)
+    png = recap_chart_png(await reports.school_recap(db, f.school_id))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert 10_000 < len(png) < 1_000_000
+    image = Image.open(BytesIO(png))
+    image.verify()
+    width, height = Image.open(BytesIO(png)).size
+    assert width == 1080 and 500 < height < 2000
+    one_year = recap_chart_png(await reports.school_recap(db, f.school_id), graduation_year=2025)
+    assert Image.open(BytesIO(one_year)).size[1] < height
