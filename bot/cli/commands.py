@@ -1,6 +1,6 @@
 """Imports every command module so that each registers itself on `bot.cli.app`."""
 
 from bot.cli import db as _db  # noqa: F401
+from bot.cli import demo as _demo  # noqa: F401
 from bot.cli import invite as _invite  # noqa: F401
 from bot.cli import roster as _roster  # noqa: F401
-from bot.cli import demo as _demo  # noqa: F401

@@ -1,0 +1,122 @@
+"""`jejak invite links --out FILE.csv [--kelas K]`: one invitation code and link per alumnus.
+
+The CSV has the columns nisn, nama, kelas, code, telegram_link and, when WHATSAPP_DISPLAY_NUMBER
+is set, whatsapp_link. It is written as UTF-8 with a BOM so that Excel shows names correctly;
+`--semicolon` separates with ";" for Excel with Indonesian regional settings. Codes are reused on
+later runs, so a list printed earlier stays valid. The file holds personal data and codes that
+identify a person to the bot: hand it only to the homeroom teachers.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from bot.cli import app
+from bot.cli.common import console, fail, load_settings, open_with_school, run
+from bot.settings import Settings
+from storage.invitations import ensure_invitations
+from storage.roster import list_classes
+
+invite_app = typer.Typer(help="Invitation codes and links for alumni.", no_args_is_help=True)
+app.add_typer(invite_app, name="invite")
+
+
+class InviteError(Exception):
+    pass
+
+
+async def bot_username(settings: Settings) -> str:
+    """TELEGRAM_BOT_USERNAME, else getMe with TELEGRAM_BOT_TOKEN (at TELEGRAM_API_URL)."""
+    if settings.telegram_bot_username:
+        return settings.telegram_bot_username.strip().lstrip("@")
+    token = settings.token("telegram_bot_token")
+    if not token:
+        raise InviteError(
+            "The bot's username is unknown: set TELEGRAM_BOT_USERNAME (or TELEGRAM_BOT_TOKEN, "
+            "to ask Telegram)."
+        )
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    base = settings.telegram_api_url.rstrip("/")
+    try:
+        async with Bot(token, base_url=f"{base}/bot") as bot:
+            me = bot.bot  # filled by initialize() (getMe)
+    except TelegramError as exc:
+        raise InviteError(
+            f"Could not ask Telegram for the bot's username (getMe at {base}): {exc}. "
+            "Check TELEGRAM_BOT_TOKEN, or set TELEGRAM_BOT_USERNAME."
+        ) from None
+    if not me.username:
+        raise InviteError("Telegram returned no username for the bot: set TELEGRAM_BOT_USERNAME.")
+    return me.username
+
+
+def _wa_digits(number: str | None) -> str | None:
+    digits = re.sub(r"\D", "", number or "")
+    return digits or None
+
+
+@invite_app.command("links")
+def links_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="CSV file to write."),
+    kelas: str | None = typer.Option(
+        None, "--kelas", "-k", help="Only this class, e.g. 'XII TKJ 1'."
+    ),
+    semicolon: bool = typer.Option(False, "--semicolon", help="Separate columns with ';'."),
+) -> None:
+    """Write one invitation code and deep link per alumnus to a CSV file."""
+    settings = load_settings()
+
+    async def go() -> tuple[int, str | None]:
+        username = await bot_username(settings)  # before the database: no session held across it
+        db, school = await open_with_school(settings)
+        try:
+            classes = await list_classes(db, school.id)
+            if not classes:
+                raise InviteError(
+                    "The roster is empty: import it first with `jejak roster import FILE`."
+                )
+            if kelas is not None:
+                wanted = " ".join(kelas.split()).lower()
+                if wanted not in {k.lower() for k, _ in classes}:
+                    known = ", ".join(f"{k} ({n})" for k, n in classes)
+                    raise InviteError(f"Unknown class {kelas!r}. Known classes: {known}.")
+            pairs = await ensure_invitations(db, school.id, kelas)
+        finally:
+            await db.dispose()
+        wa = _wa_digits(settings.whatsapp_display_number)
+        header = ["nisn", "nama", "kelas", "code", "telegram_link"]
+        if wa:
+            header.append("whatsapp_link")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.writer(fh, delimiter=";" if semicolon else ",")
+            writer.writerow(header)
+            for alumnus, code in pairs:
+                row = [
+                    alumnus.nisn,
+                    alumnus.name,
+                    alumnus.kelas,
+                    code,
+                    f"https://t.me/{username}?start={code}",
+                ]
+                if wa:
+                    row.append(f"https://wa.me/{wa}?text={code}")
+                writer.writerow(row)
+        return len(pairs), wa
+
+    try:
+        count, wa = run(go)
+    except InviteError as exc:
+        raise fail(escape(str(exc)), 1) from None
+    channels = "Telegram and WhatsApp" if wa else "Telegram"
+    console.print(
+        f"Wrote {count} invitation link(s) ({channels}) to [bold]{escape(str(out))}[/bold]. "
+        "The file identifies people to the bot: share it only with the homeroom teachers."
+    )
