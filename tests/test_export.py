@@ -1,0 +1,90 @@
+"""The XLSX and CSV exports, re-read with openpyxl and the csv module."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+import pytest
+from openpyxl import load_workbook
+
+from bot.export import LULUSAN_COLUMNS, REKAP_COLUMNS, export_csv, export_xlsx
+from tests.fixtures.reports_fixture import build
+
+pytestmark = pytest.mark.postgres
+
+
+async def test_xlsx_sheets_types_and_layout(db, tmp_path):
+    f = await build(db)
+    out = tmp_path / "ekspor.xlsx"
+    assert await export_xlsx(db, f.school_id, out, batch_size=4) == 18
+    wb = load_workbook(out)
+    assert wb.sheetnames == ["lulusan", "rekap_jurusan"]
+    ws = wb["lulusan"]
+    rows = list(ws.iter_rows(values_only=True))
+    assert rows[0] == LULUSAN_COLUMNS
+    assert len(rows) == 19
+    assert ws.freeze_panes == "A2"
+    assert ws.auto_filter.ref == "A1:AC19"
+    by_name = {r[1]: dict(zip(LULUSAN_COLUMNS, r, strict=True)) for r in rows[1:]}
+    assert "Zaki Other" not in by_name  # another school
+
+    adi = by_name["Adi Saputra"]
+    assert adi["nisn"] == "0012345601" and isinstance(adi["nisn"], str)
+    assert ws.cell(row=2, column=1).number_format == "@"
+    assert (adi["kelas"], adi["jurusan"], adi["tahun_lulus"]) == ("XII TKJ 1", "TKJ", 2024)
+    assert (adi["status"], adi["bmw"], adi["employer"]) == ("bekerja", "B", "PT Maju Jaya")
+    assert adi["start_month"] == "08/2024" and adi["waiting_months"] == 2
+    assert (adi["income"], adi["relevance"], adi["channel"]) == ("3_4", "sesuai", "whatsapp")
+    # 2025-09-10 10:00 UTC is 17:00 in Jakarta
+    assert adi["answered_at"] == datetime(2025, 9, 10, 17, 0)
+    # the current response wins over history
+    budi = by_name["Budi Hartono"]
+    assert (budi["status"], budi["waiting_months"], budi["obstacles"]) == ("bekerja", 0, None)
+    assert by_name["Eko Prasetyo"]["obstacles"] == "sedikit_lowongan,biaya"
+    assert by_name["Eko Prasetyo"]["bmw"] is None
+    # a finished answer and a newer unfinished /ubah pass: the finished one is exported
+    assert by_name["Citra Lestari"]["status"] == "melanjutkan"
+    # non-responders are rows too, with the roster columns only
+    gita = by_name["Gita Permata"]
+    assert gita["nisn"] == "0012345607" and gita["status"] is None
+    assert gita["employer"] is None and gita["answered_at"] is None
+    # ordered by year, class, name
+    assert [r[1] for r in rows[1:4]] == ["Kiki Amelia", "Lina Marlina", "Made Wirawan"]
+    assert rows[-1][1] == "Sari Wulandari"
+
+    rekap = list(wb["rekap_jurusan"].iter_rows(values_only=True))
+    assert rekap[0] == REKAP_COLUMNS
+    tkj24 = dict(zip(REKAP_COLUMNS, rekap[2], strict=True))
+    assert (tkj24["tahun_lulus"], tkj24["jurusan"], tkj24["graduates"]) == (2024, "TKJ", 10)
+    assert (tkj24["responders"], tkj24["B"], tkj24["M"], tkj24["W"]) == (5, 2, 1, 1)
+    assert tkj24["response_rate"] == 0.5 and tkj24["pct_bmw"] == pytest.approx(0.8)
+    assert tkj24["pct_relevant"] == 0.5 and tkj24["median_waiting_months"] == 2
+    assert wb["rekap_jurusan"].cell(row=3, column=12).number_format == "0.0%"
+
+
+async def test_xlsx_filters(db, tmp_path):
+    f = await build(db)
+    out = tmp_path / "kelas.xlsx"
+    assert await export_xlsx(db, f.school_id, out, graduation_year=2025, kelas="XII TKJ 1") == 3
+    wb = load_workbook(out)
+    names = [r[1] for r in wb["lulusan"].iter_rows(min_row=2, values_only=True)]
+    assert names == ["Putri Ayu", "Rudi Hermawan", "Sari Wulandari"]
+    rekap = list(wb["rekap_jurusan"].iter_rows(min_row=2, values_only=True))
+    assert [(r[0], r[1], r[2]) for r in rekap] == [(2025, "TKJ", 3)]
+
+
+async def test_csv_has_bom_and_same_rows(db, tmp_path):
+    f = await build(db)
+    out = tmp_path / "ekspor.csv"
+    assert await export_csv(db, f.school_id, out, graduation_year=2024) == 15
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    assert tuple(rows[0]) == LULUSAN_COLUMNS and len(rows) == 16
+    eko = dict(zip(LULUSAN_COLUMNS, next(r for r in rows if r[1] == "Eko Prasetyo"), strict=True))
+    assert eko["nisn"] == "0012345605"
+    assert eko["obstacles"] == "sedikit_lowongan,biaya"
+    assert eko["answered_at"] == "2025-08-15 17:00"
+    assert eko["waiting_months"] == "" and eko["status"] == "mencari_kerja"
