@@ -570,9 +570,7 @@ def _on_lookup(run: _Run, result: LookupResult) -> None:
         return
     if not result.found or not result.alumnus:
         run.s.pop("code", None)
-        run.fail_identity()
-        if run.s.get("locked_until") is None:
-            run.ask()
+        run.fail_identity()  # its message already asks for the code or NISN again
         return
     run.s["candidate"] = result.alumnus
     run.s.pop("nisn", None)

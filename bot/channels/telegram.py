@@ -1,0 +1,359 @@
+"""The Telegram channel (python-telegram-bot 22): updates in, channel-neutral events to the shell,
+replies out as messages with inline keyboards.
+
+- Private chats only; group messages that address the bot get one polite line, the rest is ignored.
+- Photos, stickers, voice notes, documents, ... become MEDIA (the engine answers politely).
+- Edited messages and channel posts are ignored.
+- Updates from different chats run concurrently (bounded); updates from one chat run strictly
+  in order (`PerChatUpdateProcessor`); each update_id is processed at most once (see the shell).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatType, MessageLimit
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
+from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, TypeHandler
+
+from bot.channels.base import SendResult, SendStatus, Template
+from bot.channels.whatsapp_events import action_reply_id, choice_reply_id, decode_reply_id
+from bot.conversation import ConversationService
+from conversations.types import Inbound, InputKind, Outcome, Reply
+
+log = logging.getLogger(__name__)
+CHANNEL = "telegram"
+BOT_COMMANDS = {
+    "id": [
+        ("ubah", "Perbarui status Anda"),
+        ("data", "Lihat data Anda"),
+        ("hapus", "Hapus data Anda"),
+        ("stop", "Berhenti menerima pesan"),
+        ("bahasa", "Ganti bahasa / change language"),
+        ("bantuan", "Bantuan"),
+    ],
+    "en": [
+        ("ubah", "Update your status"),
+        ("data", "See your data"),
+        ("hapus", "Delete your data"),
+        ("stop", "Stop receiving messages"),
+        ("bahasa", "Switch language"),
+        ("bantuan", "Help"),
+    ],
+}
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Concurrent across chats, strictly ordered within one chat.
+
+    PTB starts `do_process_update` in arrival order (its semaphore is FIFO); each call chains
+    itself behind the previous update of the same chat before running.
+    """
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._tails: dict[Any, asyncio.Future] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = _chat_key(update)
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        previous = self._tails.get(key)
+        self._tails[key] = done
+        try:
+            if previous is not None:
+                await asyncio.shield(previous)
+            await coroutine
+        finally:
+            done.set_result(None)
+            if self._tails.get(key) is done:
+                del self._tails[key]
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
+def _chat_key(update: object) -> Any:
+    if isinstance(update, Update):
+        chat = update.effective_chat
+        if chat is not None:
+            return chat.id
+        if update.effective_user is not None:
+            return ("user", update.effective_user.id)
+        return ("update", update.update_id)
+    return ("object", id(update))
+
+
+# ---- update -> inbound ----
+def to_inbound(update: Update) -> Inbound | None:
+    """The channel-neutral event for a private-chat update, or None for anything ignored."""
+    chat = update.effective_chat
+    user = update.effective_user
+    if chat is None or chat.type != ChatType.PRIVATE:
+        return None
+    base: dict[str, Any] = {
+        "channel": CHANNEL,
+        "address": str(chat.id),
+        "external_id": str(update.update_id),
+        "language_hint": user.language_code if user else None,
+        "display_name": user.first_name if user else None,
+    }
+    if update.callback_query is not None:
+        query = update.callback_query
+        decoded = decode_reply_id(query.data)
+        ref = str(query.message.message_id) if query.message else None
+        if decoded is None:
+            return Inbound(kind=InputKind.CHOICE, question="?", value="", message_ref=ref, **base)
+        return Inbound(
+            kind=decoded.kind,
+            question=decoded.question,
+            value=decoded.value,
+            message_ref=ref,
+            **base,
+        )
+    message = update.message
+    if message is None:  # edited_message, channel_post, poll, ...
+        return None
+    if message.text is not None:
+        text = message.text
+        if text.startswith("/start"):
+            parts = text.split(None, 1)
+            if parts[0] == "/start" or parts[0].startswith("/start@"):
+                code = parts[1].strip() if len(parts) > 1 else None
+                return Inbound(kind=InputKind.START, text=text, value=code, **base)
+        return Inbound(kind=InputKind.TEXT, text=text, **base)
+    return Inbound(kind=InputKind.MEDIA, **base)
+
+
+# ---- reply -> telegram ----
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    rows: list[list[InlineKeyboardButton]] = []
+    if reply.options and reply.question:
+        for number, option in enumerate(reply.options, start=1):
+            label = f"{number}. {option.label}" if len(reply.options) > 3 else option.label
+            rows.append(
+                [
+                    InlineKeyboardButton(
+                        label, callback_data=choice_reply_id(reply.question, option.code)
+                    )
+                ]
+            )
+    if reply.action:
+        label = reply.options[0].label if reply.options else reply.action
+        rows.append([InlineKeyboardButton(label, callback_data=action_reply_id(reply.action))])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
+    """Split at line breaks into chunks within Telegram's message length."""
+    if len(text) <= limit:
+        return [text]
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+UnreachableCallback = Callable[[str, str, str], Awaitable[None]]
+
+
+class TelegramChannel:
+    """Owns the PTB Application; feeds the conversation service; sends replies."""
+
+    channel = CHANNEL
+
+    def __init__(
+        self,
+        token: str,
+        service: ConversationService,
+        *,
+        api_url: str = "https://api.telegram.org",
+        concurrency: int = 8,
+        on_unreachable: UnreachableCallback | None = None,
+    ) -> None:
+        self.service = service
+        self.on_unreachable = on_unreachable
+        api_url = api_url.rstrip("/")
+        builder: ApplicationBuilder = (
+            Application.builder()
+            .token(token)
+            .base_url(f"{api_url}/bot")
+            .base_file_url(f"{api_url}/file/bot")
+            .concurrent_updates(PerChatUpdateProcessor(max(1, concurrency)))
+            .connection_pool_size(max(8, concurrency * 2))
+        )
+        self.application: Application = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+
+    @property
+    def bot(self):
+        return self.application.bot
+
+    # -- lifecycle (polling) --
+    async def start_polling(self) -> None:
+        app = self.application
+        await app.initialize()
+        await self._set_commands()
+        await app.start()
+        await app.updater.start_polling(
+            drop_pending_updates=False,
+            allowed_updates=["message", "callback_query", "edited_message", "my_chat_member"],
+            poll_interval=0.0,
+            timeout=30,
+        )
+
+    async def stop(self) -> None:
+        app = self.application
+        if app.updater and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    async def _set_commands(self) -> None:
+        try:
+            for lang, commands in BOT_COMMANDS.items():
+                await self.bot.set_my_commands(
+                    [BotCommand(c, d) for c, d in commands],
+                    language_code=None if lang == "id" else lang,
+                )
+        except TelegramError as exc:  # cosmetic: never block start-up on it
+            log.warning("could not set the bot's command menu: %s", exc)
+
+    # -- inbound --
+    async def process_update(self, update: Update) -> None:
+        """Entry point for webhook mode: same path as polling."""
+        await self.application.process_update(update)
+
+    async def _on_update(self, update: Update, _context) -> None:
+        if update.callback_query is not None:
+            with contextlib.suppress(TelegramError):
+                await update.callback_query.answer()
+        inbound = to_inbound(update)
+        if inbound is None:
+            await self._maybe_group_hint(update)
+            return
+        outcome = await self.service.handle(inbound)
+        if outcome.duplicate:
+            return
+        await self._mark_tapped(update, outcome)
+        await self.send_replies(inbound.address, outcome.replies)
+
+    async def _maybe_group_hint(self, update: Update) -> None:
+        message = update.message
+        chat = update.effective_chat
+        if message is None or chat is None or chat.type == ChatType.PRIVATE:
+            return
+        text = message.text or ""
+        username = self.bot.username or ""
+        addressed = text.startswith("/") or (username and f"@{username}" in text)
+        if addressed:
+            lang = (
+                "en"
+                if (message.from_user and (message.from_user.language_code or "").startswith("en"))
+                else "id"
+            )
+            await self._send(str(chat.id), Reply(self.service.cat.t("group.only_private", lang)))
+
+    async def _mark_tapped(self, update: Update, outcome: Outcome) -> None:
+        """After a valid tap, drop the old keyboard and show the choice in that message."""
+        query = update.callback_query
+        if query is None or not outcome.chosen_label or not isinstance(query.message, Message):
+            return
+        original = query.message.text or ""
+        try:
+            await query.message.edit_text(
+                f"{original}\n\n✓ {outcome.chosen_label}"[: MessageLimit.MAX_TEXT_LENGTH]
+            )
+        except TelegramError as exc:
+            log.debug("could not edit the tapped message: %s", exc)
+
+    async def _on_error(self, update: object, context) -> None:
+        update_id = getattr(update, "update_id", None)
+        log.error("error handling telegram update %s: %r", update_id, context.error)
+
+    # -- outbound --
+    async def send_replies(self, address: str, replies: list[Reply]) -> None:
+        for reply in replies:
+            result = await self._send(address, reply)
+            if result.status == SendStatus.UNREACHABLE:
+                break
+
+    async def send(
+        self, address: str, reply: Reply, *, template: Template | None = None
+    ) -> SendResult:
+        """Sender protocol (used by the outbox dispatcher): one attempt, classified."""
+        return await self._send(address, reply, retry=False)
+
+    async def _send(self, address: str, reply: Reply, *, retry: bool = True) -> SendResult:
+        chunks = split_text(reply.text)
+        markup = keyboard(reply)
+        last_id: str | None = None
+        for index, chunk in enumerate(chunks):
+            is_last = index == len(chunks) - 1
+            for attempt in range(3 if retry else 1):
+                try:
+                    message = await self.bot.send_message(
+                        chat_id=int(address) if address.lstrip("-").isdigit() else address,
+                        text=chunk,
+                        reply_markup=markup if is_last else None,
+                    )
+                    last_id = str(message.message_id)
+                    break
+                except RetryAfter as exc:
+                    wait = _seconds(exc.retry_after)
+                    if not retry or attempt == 2:
+                        return SendResult(SendStatus.RETRY, retry_after=wait, error_code="429")
+                    await asyncio.sleep(wait)
+                except Forbidden as exc:
+                    if self.on_unreachable is not None:
+                        await self.on_unreachable(CHANNEL, address, str(exc.message)[:200])
+                    return SendResult(SendStatus.UNREACHABLE, error_code="403", error=exc.message)
+                except BadRequest as exc:
+                    if "chat not found" in exc.message.lower():
+                        if self.on_unreachable is not None:
+                            await self.on_unreachable(CHANNEL, address, exc.message[:200])
+                        return SendResult(
+                            SendStatus.UNREACHABLE, error_code="400", error=exc.message
+                        )
+                    log.warning("telegram rejected a message: %s", exc.message)
+                    return SendResult(SendStatus.FAILED, error_code="400", error=exc.message)
+                except (TimedOut, TelegramError) as exc:
+                    if not retry or attempt == 2:
+                        return SendResult(SendStatus.RETRY, retry_after=2.0, error=str(exc)[:200])
+                    await asyncio.sleep(0.5 * (attempt + 1))
+        return SendResult(SendStatus.SENT, external_id=last_id)
+
+
+def _seconds(value: Any) -> float:
+    seconds = getattr(value, "total_seconds", None)
+    return float(seconds()) if callable(seconds) else float(value)
