@@ -90,7 +90,14 @@ from typing import Any
 
 import httpx
 
-from tests.fakes.httpserver import HttpServer, Recorder, Request, Response, UploadedFile
+from tests.fakes.httpserver import (
+    HttpServer,
+    LazyText,
+    Recorder,
+    Request,
+    Response,
+    UploadedFile,
+)
 
 DAY = 24 * 3600
 DEFAULT_PHONE_NUMBER_ID = "106540352242922"
@@ -407,6 +414,8 @@ class FakeGraphApi(Recorder):
         self.pair_window = pair_window
         self._server = HttpServer(self._handle)
         self._calls: list[GraphCall] = []
+        self._sent: list[GraphCall] = []  # successful messages
+        self._sent_by_to: dict[str, list[GraphCall]] = defaultdict(list)
         self._seq = itertools.count(1)
         self._faults: list[_Fault] = []
         self._inbound: dict[str, float] = {}
@@ -512,13 +521,8 @@ class FakeGraphApi(Recorder):
             return [c for c in self._calls if kind is None or c.kind == kind]
 
     def sent(self, to: str | None = None) -> list[GraphCall]:
-        key = wa_digits(to) if to is not None else None
         with self._lock:
-            return [
-                c
-                for c in self._calls
-                if c.ok and c.kind == "message" and (key is None or c.to == key)
-            ]
+            return list(self._sent if to is None else self._sent_by_to.get(wa_digits(to), ()))
 
     def errors(self, code: int | None = None) -> list[GraphCall]:
         with self._lock:
@@ -534,6 +538,8 @@ class FakeGraphApi(Recorder):
     def clear(self) -> None:
         with self._lock:
             self._calls.clear()
+            self._sent.clear()
+            self._sent_by_to.clear()
             self._cursors.clear()
             self._stats.clear()
             self._faults.clear()
@@ -544,7 +550,7 @@ class FakeGraphApi(Recorder):
     def _count_cond(self, cond: Callable[[], Any] | int) -> Callable[[], Any]:
         if isinstance(cond, int):
             n = cond
-            return lambda: len(self.sent()) >= n
+            return lambda: len(self._sent) >= n
         return cond
 
     def wait_for(self, cond: Callable[[], Any] | int, timeout: float = 5.0, what=None) -> Any:
@@ -560,8 +566,8 @@ class FakeGraphApi(Recorder):
 
     def _all_cond(self, to: str | None, n: int) -> Callable[[], Any]:
         def cond() -> list[GraphCall] | None:
-            msgs = self.sent(to)
-            return msgs if len(msgs) >= n else None
+            msgs = self._sent if to is None else self._sent_by_to.get(wa_digits(to), ())
+            return list(msgs) if len(msgs) >= n else None
 
         return cond
 
@@ -569,7 +575,7 @@ class FakeGraphApi(Recorder):
         key = wa_digits(to) if to is not None else None
 
         def cond() -> list[GraphCall] | None:
-            msgs = self.sent(to)
+            msgs = self._sent if key is None else self._sent_by_to.get(key, ())
             start = self._cursors[key]
             if len(msgs) - start >= n:
                 self._cursors[key] = start + n
@@ -583,16 +589,20 @@ class FakeGraphApi(Recorder):
         return f"{n} message(s) to {to}; calls so far: {seen[-2000:]}"
 
     async def await_messages(self, to: str | None = None, n: int = 1, timeout: float = 5.0):
-        return await Recorder.await_for(self, self._all_cond(to, n), timeout, self._what(to, n))
+        return await Recorder.await_for(
+            self, self._all_cond(to, n), timeout, LazyText(self._what, to, n)
+        )
 
     def wait_messages(self, to: str | None = None, n: int = 1, timeout: float = 5.0):
-        return Recorder.wait_for(self, self._all_cond(to, n), timeout, self._what(to, n))
+        return Recorder.wait_for(self, self._all_cond(to, n), timeout, LazyText(self._what, to, n))
 
     async def await_new_messages(self, to: str | None, n: int = 1, timeout: float = 5.0):
-        return await Recorder.await_for(self, self._new_cond(to, n), timeout, self._what(to, n))
+        return await Recorder.await_for(
+            self, self._new_cond(to, n), timeout, LazyText(self._what, to, n)
+        )
 
     def wait_new_messages(self, to: str | None, n: int = 1, timeout: float = 5.0):
-        return Recorder.wait_for(self, self._new_cond(to, n), timeout, self._what(to, n))
+        return Recorder.wait_for(self, self._new_cond(to, n), timeout, LazyText(self._what, to, n))
 
     # webhooks towards the bot -------------------------------------------------------------
     def _note_payload(self, payload: Any) -> None:
@@ -662,6 +672,8 @@ class FakeGraphApi(Recorder):
             call.response = json.loads(response.body) if response.body else None
             if call.ok and kind == "message":
                 self._stats["sends"] += 1
+                self._sent.append(call)
+                self._sent_by_to[call.to or ""].append(call)
             elif not call.ok:
                 self._stats[str(call.error_code or response.status)] += 1
             self._changed()

@@ -389,6 +389,16 @@ class HttpServer:
         return True
 
 
+class LazyText:
+    """Formats a description (e.g. for a timeout message) only when it is shown."""
+
+    def __init__(self, fn: Callable[..., str], *args: Any) -> None:
+        self.fn, self.args = fn, args
+
+    def __str__(self) -> str:
+        return self.fn(*self.args)
+
+
 class WaitTimeout(AssertionError):
     """Raised by `Recorder.wait_for` / `await_for` when the condition did not hold in time."""
 

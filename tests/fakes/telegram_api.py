@@ -104,7 +104,16 @@ from typing import Any
 
 import httpx
 
-from tests.fakes.httpserver import HttpServer, Recorder, Request, Response, UploadedFile
+from tests.fakes.httpserver import (
+    HttpServer,
+    Recorder,
+    Request,
+    Response,
+    UploadedFile,
+)
+from tests.fakes.httpserver import (
+    LazyText as _Lazy,
+)
 
 SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument"})
 FAULT_METHODS = SEND_METHODS | {"editMessageText", "editMessageReplyMarkup"}
@@ -282,6 +291,8 @@ class FakeBotApi(Recorder):
         self._commands: dict[str, list] = {}
         # records
         self._calls: list[Call] = []
+        self._msgs: list[Call] = []  # successful SEND_METHODS calls
+        self._msgs_by_chat: dict[Any, list[Call]] = defaultdict(list)
         self._seq = itertools.count(1)
         self._cursors: dict[Any, int] = defaultdict(int)
         self._stats: dict[str, int] = defaultdict(int)
@@ -616,11 +627,7 @@ class FakeBotApi(Recorder):
 
     def messages(self, chat_id: Any = None) -> list[Call]:
         with self._lock:
-            return [
-                c
-                for c in self._calls
-                if c.ok and c.method in SEND_METHODS and (chat_id is None or c.chat_id == chat_id)
-            ]
+            return list(self._msgs if chat_id is None else self._msgs_by_chat.get(chat_id, ()))
 
     def texts(self, chat_id: Any = None) -> list[str]:
         return [c.text or "" for c in self.messages(chat_id)]
@@ -673,6 +680,8 @@ class FakeBotApi(Recorder):
     def clear(self) -> None:
         with self._lock:
             self._calls.clear()
+            self._msgs.clear()
+            self._msgs_by_chat.clear()
             self._cursors.clear()
             self._stats.clear()
             self._faults.clear()
@@ -691,7 +700,7 @@ class FakeBotApi(Recorder):
     def _count_cond(self, cond: Callable[[], Any] | int) -> Callable[[], Any]:
         if isinstance(cond, int):
             n = cond
-            return lambda: len(self.messages()) >= n
+            return lambda: len(self._msgs) >= n
         return cond
 
     def wait_for(self, cond: Callable[[], Any] | int, timeout: float = 5.0, what=None) -> Any:
@@ -707,14 +716,14 @@ class FakeBotApi(Recorder):
 
     def _messages_cond(self, chat_id: Any, n: int) -> Callable[[], Any]:
         def cond() -> list[Call] | None:
-            msgs = self.messages(chat_id)
-            return msgs if len(msgs) >= n else None
+            msgs = self._msgs if chat_id is None else self._msgs_by_chat.get(chat_id, ())
+            return list(msgs) if len(msgs) >= n else None
 
         return cond
 
     def _new_cond(self, chat_id: Any, n: int) -> Callable[[], Any]:
         def cond() -> list[Call] | None:
-            msgs = self.messages(chat_id)
+            msgs = self._msgs if chat_id is None else self._msgs_by_chat.get(chat_id, ())
             start = self._cursors[chat_id]
             if len(msgs) - start >= n:
                 self._cursors[chat_id] = start + n
@@ -935,6 +944,8 @@ class FakeBotApi(Recorder):
                 self._stats["5xx" if status >= 500 else str(status)] += 1
             elif method in SEND_METHODS:
                 self._stats["sends"] += 1
+                self._msgs.append(call)
+                self._msgs_by_chat[chat_id].append(call)
             self._changed()
         return response
 
@@ -1317,16 +1328,6 @@ class _ApiError(Exception):
         super().__init__(description)
         self.status = status
         self.description = description
-
-
-class _Lazy:
-    """Formats a timeout description only when needed."""
-
-    def __init__(self, fn: Callable[..., str], *args: Any) -> None:
-        self.fn, self.args = fn, args
-
-    def __str__(self) -> str:
-        return self.fn(*self.args)
 
 
 def _validate_keyboard(markup: dict) -> None:
