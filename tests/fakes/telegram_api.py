@@ -56,8 +56,9 @@ Public API
     bot_message(chat_id, message_id) -> dict | None
     callback_answers(callback_query_id=None) -> list[Call]
     webhook -> dict (url, secret_token, allowed_updates, max_connections) ; webhook_deliveries
-    stats() -> {"429": n, "429_rate_limited": n, "429_injected": n, "403": n, "5xx": n,
-                "400": n, "sends": n}
+    stats() -> counters: "sends" (successful new messages), one per error status answered
+                ("400", "403", "409", "429", "5xx"), "429_rate_limited" (limit enforcement) and
+                "<status>_injected" (fail_next)
     too_many_requests -> int (all 429s answered)
   waiting (async variants never block the caller's loop; all raise WaitTimeout, an
   AssertionError, listing what was sent):
