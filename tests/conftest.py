@@ -7,6 +7,7 @@ answers at JEJAK_TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from urllib.parse import urlparse
@@ -41,15 +42,41 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("db_backend", backends, indirect=False)
 
 
+@pytest.fixture(scope="session")
+def pg_session_url():
+    """A PostgreSQL database of this test session's own (created, and dropped at the end), so
+    that parallel test runs on one server never reset each other's schema."""
+    if not PG_AVAILABLE:
+        yield None
+        return
+    import asyncpg
+
+    parsed = urlparse(PG_URL)
+    name = f"jejak_test_{os.getpid()}"
+    admin = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def admin_sql(sql: str) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}"'))
+    asyncio.run(admin_sql(f'CREATE DATABASE "{name}"'))
+    yield parsed._replace(path=f"/{name}").geturl()
+    asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture
-def db_url(db_backend, tmp_path):
+def db_url(db_backend, tmp_path, pg_session_url):
     if db_backend == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path}/jejak.db"
     if os.environ.get("JEJAK_REQUIRE_POSTGRES") and not PG_AVAILABLE:
         pytest.fail(f"PostgreSQL required (JEJAK_REQUIRE_POSTGRES) but not reachable at {PG_URL}")
     if not PG_AVAILABLE:
         pytest.skip(f"no PostgreSQL reachable at {PG_URL} (set JEJAK_TEST_POSTGRES_URL)")
-    return PG_URL
+    return pg_session_url
 
 
 async def _reset_postgres(url: str) -> None:
