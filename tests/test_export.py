@@ -88,3 +88,92 @@ async def test_csv_has_bom_and_same_rows(db, tmp_path):
     assert eko["obstacles"] == "sedikit_lowongan,biaya"
     assert eko["answered_at"] == "2025-08-15 17:00"
     assert eko["waiting_months"] == "" and eko["status"] == "mencari_kerja"
+
+
+# --- CLI: jejak export, jejak report -----------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch):
+    from tests.fixtures.reports_fixture import build_sqlite_file
+
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    url, _built = build_sqlite_file(tmp_path / "cli.db")
+    return {"DATABASE_URL": url, "SCHOOL_NPSN": "20100001", "SCHOOL_NAME": "SMK Uji"}
+
+
+def _invoke(env, *args):
+    from typer.testing import CliRunner
+
+    from bot.cli import _register, app
+
+    _register()
+    result = CliRunner().invoke(app, list(args), env=env)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def test_cli_export(cli_env, tmp_path):
+    out = tmp_path / "rekap.xlsx"
+    r = _invoke(cli_env, "export", "--out", str(out), "--tahun-lulus", "2024")
+    assert r.exit_code == 0, r.output
+    assert "Wrote 15 graduates" in " ".join(r.stdout.split())
+    assert load_workbook(out).sheetnames == ["lulusan", "rekap_jurusan"]
+
+    out_csv = tmp_path / "kelas.csv"
+    r = _invoke(cli_env, "export", "--out", str(out_csv), "--kelas", "XII RPL 1")
+    assert r.exit_code == 0, r.output
+    assert len(out_csv.read_text(encoding="utf-8-sig").splitlines()) == 6
+
+    r = _invoke(cli_env, "export", "--out", str(tmp_path / "x.pdf"))
+    assert r.exit_code == 2 and "use .xlsx or .csv" in r.stderr
+    r = _invoke(cli_env, "export", "--out", str(tmp_path / "y.xlsx"), "--kelas", "XII ZZZ")
+    assert r.exit_code == 2
+    assert "Known classes: XII RPL 1, XII TKJ 1" in " ".join(r.stderr.split())
+    assert not (tmp_path / "y.xlsx").exists()
+
+
+def test_cli_report_table_and_chart(cli_env, tmp_path):
+    chart = tmp_path / "rekap.png"
+    r = _invoke(cli_env, "report", "--chart", str(chart))
+    assert r.exit_code == 0, r.output
+    cells = [line.split() for line in r.stdout.splitlines()]
+    assert [
+        "2024",
+        "TKJ",
+        "10",
+        "5",
+        "50%",
+        "2",
+        "1",
+        "1",
+        "0",
+        "1",
+        "0",
+        "80%",
+        "50%",
+        "2",
+    ] in cells
+    assert [
+        "2024",
+        "semua",
+        "15",
+        "8",
+        "53%",
+        "3",
+        "1",
+        "1",
+        "1",
+        "1",
+        "1",
+        "62%",
+        "60%",
+        "1",
+    ] in cells
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    r = _invoke(cli_env, "report", "--tahun-lulus", "2030")
+    assert r.exit_code == 0 and "No graduates on the roster for 2030" in r.stdout
+    r = _invoke(cli_env, "report", "--chart", str(tmp_path / "x.jpg"))
+    assert r.exit_code == 2

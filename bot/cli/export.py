@@ -1,0 +1,51 @@
+"""`jejak export --out FILE.xlsx|FILE.csv [--tahun-lulus Y] [--kelas K]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from bot.cli import app
+from bot.cli.common import console, fail, load_settings, open_with_school, run
+from bot.export import export_csv, export_xlsx
+from storage.staff import known_classes
+
+FORMATS = {".xlsx": export_xlsx, ".csv": export_csv}
+
+
+@app.command("export")
+def export_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="File to write: .xlsx or .csv."),
+    tahun_lulus: int | None = typer.Option(
+        None, "--tahun-lulus", help="Only this graduation year."
+    ),
+    kelas: str | None = typer.Option(None, "--kelas", "-k", help="Only this class."),
+) -> None:
+    """Export every graduate with their current answers (XLSX: plus a per-major summary)."""
+    writer = FORMATS.get(out.suffix.lower())
+    if writer is None:
+        raise fail(f"Unknown file type {out.suffix or '(none)'!r}: use .xlsx or .csv.", 2)
+    if not out.parent.exists():
+        raise fail(f"Folder {out.parent} does not exist.", 2)
+    settings = load_settings()
+
+    async def go() -> int | str:
+        db, school = await open_with_school(settings)
+        try:
+            if kelas is not None:
+                async with db.session() as session:
+                    classes = await known_classes(session, school.id)
+                if kelas not in classes:
+                    listing = ", ".join(classes) if classes else "(none: import the roster first)"
+                    return f"Unknown class {kelas!r}. Known classes: {listing}"
+            return await writer(db, school.id, out, graduation_year=tahun_lulus, kelas=kelas)
+        finally:
+            await db.dispose()
+
+    result = run(go)
+    if isinstance(result, str):
+        raise fail(escape(result), 2)
+    console.print(f"Wrote {result} graduates to {escape(str(out))}.")
+    console.print("It holds personal data: share it only with who needs it.", style="dim")

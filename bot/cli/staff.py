@@ -1,0 +1,167 @@
+"""`jejak staff add|list|remove|invite`: who may use the staff commands, and for which classes."""
+
+from __future__ import annotations
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from bot.cli import app
+from bot.cli.common import console, fail, load_settings, open_with_school, run
+from storage import staff as staff_store
+from storage.roster import normalise_phone
+
+staff_app = typer.Typer(help="Staff: admin, BKK and homeroom teachers.", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
+
+
+@staff_app.command("add")
+def add_cmd(
+    role: str = typer.Option(..., "--role", help="admin, bkk or teacher."),
+    name: str = typer.Option(
+        ..., "--name", help="Full name (teachers: as in the wali_kelas column)."
+    ),
+    telegram_id: str | None = typer.Option(None, "--telegram-id", help="Numeric Telegram user id."),
+    whatsapp: str | None = typer.Option(None, "--whatsapp", help="WhatsApp number, e.g. 0812..."),
+    kelas: list[str] = typer.Option([], "--kelas", "-k", help="A class they see (repeatable)."),
+) -> None:
+    """Add a staff member."""
+    settings = load_settings()
+    if role.strip().lower() not in staff_store.ROLES:
+        raise fail(f"Unknown role {role!r}: use one of {', '.join(staff_store.ROLES)}.", 2)
+    wa = None
+    if whatsapp:
+        wa = normalise_phone(whatsapp)
+        if wa is None:
+            raise fail(f"{whatsapp!r} is not a valid phone number.", 2)
+    if telegram_id is not None and not telegram_id.strip().lstrip("-").isdigit():
+        raise fail("--telegram-id must be the numeric Telegram user id.", 2)
+
+    async def go():
+        db, school = await open_with_school(settings)
+        try:
+            async with db.session() as session:
+                member = await staff_store.add_staff(
+                    session,
+                    school.id,
+                    role=role,
+                    name=name,
+                    telegram_id=telegram_id.strip() if telegram_id else None,
+                    whatsapp=wa,
+                    kelas=kelas,
+                )
+                classes = await staff_store.classes_for(session, member)
+            return member, classes
+        finally:
+            await db.dispose()
+
+    try:
+        member, classes = run(go)
+    except staff_store.StaffError as exc:
+        raise fail(str(exc), 2) from None
+    console.print(f"Added staff #{member.id}: {escape(member.name)} ({member.role}).")
+    if member.role == "teacher":
+        shown = ", ".join(classes) if classes else "none yet (no --kelas, no wali_kelas match)"
+        console.print(f"Classes: {escape(shown)}")
+    if not member.telegram_id and not member.whatsapp:
+        console.print(
+            "No chat linked yet: give them a code from "
+            f"`jejak staff invite --role {member.role}` to send to the bot."
+        )
+
+
+@staff_app.command("list")
+def list_cmd(
+    all_: bool = typer.Option(False, "--all", help="Include removed staff."),
+) -> None:
+    """List staff with their roles, chats and classes."""
+    settings = load_settings()
+
+    async def go():
+        db, school = await open_with_school(settings)
+        try:
+            async with db.session() as session:
+                members = await staff_store.list_staff(session, school.id, include_removed=all_)
+                out = []
+                for member, _explicit in members:
+                    out.append((member, await staff_store.classes_for(session, member)))
+                return out
+        finally:
+            await db.dispose()
+
+    members = run(go)
+    if not members:
+        console.print("No staff yet. Add one with `jejak staff add --role bkk --name ...`.")
+        return
+    table = Table(title="Staff")
+    for column in ("id", "role", "name", "telegram", "whatsapp", "classes", "removed"):
+        # ids and numbers are never cut; names and classes wrap
+        table.add_column(column, no_wrap=column in ("id", "role", "telegram", "whatsapp"))
+    for member, classes in members:
+        table.add_row(
+            str(member.id),
+            member.role,
+            escape(member.name),
+            member.telegram_id or "",
+            member.whatsapp or "",
+            "all" if member.role in ("admin", "bkk") else escape(", ".join(classes)),
+            "yes" if member.removed_at else "",
+        )
+    console.print(table)
+
+
+@staff_app.command("remove")
+def remove_cmd(
+    staff_id: int = typer.Argument(..., help="The id shown by `jejak staff list`."),
+) -> None:
+    """Remove a staff member (they lose access at once)."""
+    settings = load_settings()
+
+    async def go():
+        db, school = await open_with_school(settings)
+        try:
+            async with db.session() as session:
+                return await staff_store.remove_staff(session, school.id, staff_id)
+        finally:
+            await db.dispose()
+
+    member = run(go)
+    if member is None:
+        raise fail(f"No active staff member with id {staff_id}.")
+    console.print(f"Removed staff #{member.id}: {escape(member.name)}.")
+
+
+@staff_app.command("invite")
+def invite_cmd(
+    role: str = typer.Option("teacher", "--role", help="admin, bkk or teacher."),
+    kelas: list[str] = typer.Option([], "--kelas", "-k", help="A class they see (repeatable)."),
+    name: str | None = typer.Option(None, "--name", help="Their name (matches wali_kelas)."),
+) -> None:
+    """Print a one-time code the staff member sends to the bot to link their chat."""
+    settings = load_settings()
+    if role.strip().lower() not in staff_store.ROLES:
+        raise fail(f"Unknown role {role!r}: use one of {', '.join(staff_store.ROLES)}.", 2)
+
+    async def go():
+        db, school = await open_with_school(settings)
+        try:
+            async with db.session() as session:
+                return await staff_store.create_invitation(
+                    session, school.id, role=role, kelas=kelas, name=name
+                )
+        finally:
+            await db.dispose()
+
+    try:
+        invitation = run(go)
+    except staff_store.StaffError as exc:
+        raise fail(str(exc), 2) from None
+    console.print(invitation.code, highlight=False)
+    scope = ", ".join(invitation.kelas) if invitation.kelas else "all classes"
+    if invitation.role == "teacher" and not invitation.kelas:
+        scope = f"classes whose wali_kelas is {invitation.name}"
+    console.print(
+        f"One-time {invitation.role} code ({escape(scope)}): the person sends it to the bot "
+        "on Telegram or WhatsApp. Valid for 30 days.",
+        style="dim",
+    )

@@ -1,0 +1,337 @@
+"""Staff: roles, their classes, one-time invitation codes, and who may see which class.
+
+Roles: `admin` and `bkk` see every class of their school; a `teacher` sees only their own classes:
+the explicit `StaffClass` rows plus the classes whose roster `homeroom_teacher` (wali_kelas) is the
+teacher's name (case-insensitive, surrounding spaces ignored). Removed staff see nothing.
+
+Every function takes an open `AsyncSession`; the ones that write say so and commit nothing
+themselves except where noted (`add_staff`, `remove_staff`, `create_invitation` and
+`redeem_invitation` commit, as the CLI and the chat shell call them as one step).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from storage.models import Alumnus, Staff, StaffClass, StaffInvitation, utcnow
+
+ROLES = ("admin", "bkk", "teacher")
+SCHOOL_WIDE_ROLES = frozenset({"admin", "bkk"})
+INVITATION_PREFIX = "S-"
+# no 0/O, 1/I/L: the code is typed by hand on WhatsApp
+_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+_CODE_LENGTH = 10  # 31**10 ~ 8e14: not guessable with rate-limited tries
+INVITATION_MAX_AGE = timedelta(days=30)
+
+
+class StaffError(ValueError):
+    """A staff operation that cannot be done (bad role, unknown class, ...)."""
+
+
+def _norm_name(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def normalise_staff_code(text: str | None) -> str | None:
+    """The canonical staff code ("S-" + 10 characters) in `text`, or None.
+
+    Accepts any case, spaces/dashes/dots/underscores in between, a leading "/start" and a pasted
+    deep link (`?start=S-...`). Alumni codes have no prefix and are 10 characters, so the two
+    never collide.
+    """
+    if not text:
+        return None
+    text = text.strip()
+    match = re.search(r"[?&]start=([A-Za-z0-9_-]+)", text)
+    if match:
+        text = match.group(1)
+    text = re.sub(r"^/start(@\w+)?\s*", "", text, flags=re.IGNORECASE)
+    candidate = re.sub(r"[\s\-_.]+", "", text).upper()
+    body = candidate[1:]
+    if (
+        candidate.startswith("S")
+        and len(body) == _CODE_LENGTH
+        and all(c in _CODE_ALPHABET for c in body)
+    ):
+        return INVITATION_PREFIX + body
+    return None
+
+
+def is_staff_invitation_code(text: str | None) -> bool:
+    """True if `text` carries a staff invitation code (the chat shell routes on this)."""
+    return normalise_staff_code(text) is not None
+
+
+async def known_classes(session: AsyncSession, school_id: int) -> list[str]:
+    rows = await session.execute(
+        select(Alumnus.kelas).where(Alumnus.school_id == school_id).distinct()
+    )
+    return sorted(r[0] for r in rows)
+
+
+async def _check_classes(session: AsyncSession, school_id: int, kelas: Iterable[str]) -> list[str]:
+    wanted = [" ".join(k.split()) for k in kelas if k.strip()]
+    if not wanted:
+        return []
+    known = await known_classes(session, school_id)
+    by_fold = {k.casefold(): k for k in known}
+    unknown = [k for k in wanted if k.casefold() not in by_fold]
+    if unknown:
+        listing = ", ".join(known) if known else "(none: import the roster first)"
+        raise StaffError(f"Unknown class {', '.join(unknown)}. Known classes: {listing}")
+    return list(dict.fromkeys(by_fold[k.casefold()] for k in wanted))
+
+
+def _check_role(role: str) -> str:
+    role = role.strip().lower()
+    if role not in ROLES:
+        raise StaffError(f"Unknown role {role!r}: use one of {', '.join(ROLES)}")
+    return role
+
+
+async def add_staff(
+    session: AsyncSession,
+    school_id: int,
+    *,
+    role: str,
+    name: str,
+    telegram_id: str | None = None,
+    whatsapp: str | None = None,
+    kelas: Iterable[str] = (),
+) -> Staff:
+    """Add a staff member (commits). `whatsapp` must already be international digits."""
+    role = _check_role(role)
+    name = " ".join(name.split())
+    if not name:
+        raise StaffError("A name is required")
+    classes = await _check_classes(session, school_id, kelas)
+    staff = Staff(
+        school_id=school_id, role=role, name=name, telegram_id=telegram_id, whatsapp=whatsapp
+    )
+    session.add(staff)
+    await session.flush()
+    for k in classes:
+        session.add(StaffClass(staff_id=staff.id, kelas=k))
+    await session.commit()
+    await session.refresh(staff)
+    return staff
+
+
+async def list_staff(
+    session: AsyncSession, school_id: int, *, include_removed: bool = False
+) -> list[tuple[Staff, list[str]]]:
+    """Staff of a school with their explicit classes, ordered by role then name."""
+    stmt = select(Staff).where(Staff.school_id == school_id)
+    if not include_removed:
+        stmt = stmt.where(Staff.removed_at.is_(None))
+    staff = list((await session.execute(stmt.order_by(Staff.role, Staff.name))).scalars())
+    if not staff:
+        return []
+    rows = await session.execute(
+        select(StaffClass.staff_id, StaffClass.kelas).where(
+            StaffClass.staff_id.in_([s.id for s in staff])
+        )
+    )
+    classes: dict[int, list[str]] = {}
+    for staff_id, k in rows:
+        classes.setdefault(staff_id, []).append(k)
+    return [(s, sorted(classes.get(s.id, []))) for s in staff]
+
+
+async def remove_staff(session: AsyncSession, school_id: int, staff_id: int) -> Staff | None:
+    """Mark a staff member removed (commits). None if there is no such active staff member."""
+    staff = await session.get(Staff, staff_id)
+    if staff is None or staff.school_id != school_id or staff.removed_at is not None:
+        return None
+    staff.removed_at = utcnow()
+    await session.commit()
+    return staff
+
+
+def _new_code() -> str:
+    return INVITATION_PREFIX + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+
+
+async def create_invitation(
+    session: AsyncSession,
+    school_id: int,
+    *,
+    role: str,
+    kelas: Iterable[str] = (),
+    name: str | None = None,
+) -> StaffInvitation:
+    """A one-time staff invitation code, e.g. "S-7KQ2M9XRTA" (commits)."""
+    role = _check_role(role)
+    classes = await _check_classes(session, school_id, kelas)
+    if role == "teacher" and not classes and not name:
+        raise StaffError("A teacher invitation needs --kelas or --name (to match wali_kelas)")
+    invitation = StaffInvitation(
+        code=_new_code(),
+        school_id=school_id,
+        role=role,
+        name=" ".join(name.split()) if name else None,
+        kelas=classes,
+    )
+    session.add(invitation)
+    await session.commit()
+    return invitation
+
+
+async def find_staff(session: AsyncSession, channel: str, address: str) -> Staff | None:
+    """The active staff member behind a chat identity, or None (an alumnus, a stranger)."""
+    if channel == "telegram":
+        column = Staff.telegram_id
+    elif channel == "whatsapp":
+        column = Staff.whatsapp
+    else:
+        return None
+    stmt = (
+        select(Staff)
+        .where(column == str(address), Staff.removed_at.is_(None))
+        .order_by(Staff.id)
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def redeem_invitation(
+    session: AsyncSession,
+    code: str,
+    channel: str,
+    address: str,
+    *,
+    display_name: str | None = None,
+    now: datetime | None = None,
+    max_age: timedelta = INVITATION_MAX_AGE,
+) -> Staff | None:
+    """Link a chat to a staff role with a one-time code (commits).
+
+    Returns the staff member, or None when the code is unknown, used or expired (the caller says
+    the same thing in every case). If the chat already belongs to an active staff member of the
+    same school, that member gets the invitation's role and classes added instead of a duplicate.
+    """
+    if channel not in ("telegram", "whatsapp"):
+        return None
+    now = now or utcnow()
+    canonical = normalise_staff_code(code)
+    if canonical is None:
+        return None
+    invitation = await session.get(StaffInvitation, canonical)
+    if invitation is None or invitation.used_at is not None:
+        return None
+    created = invitation.created_at
+    if created.tzinfo is None:  # SQLite hands back naive UTC
+        created = created.replace(tzinfo=now.tzinfo)
+    if now - created > max_age:
+        return None
+    staff = await find_staff(session, channel, address)
+    if staff is None or staff.school_id != invitation.school_id:
+        staff = Staff(
+            school_id=invitation.school_id,
+            role=invitation.role,
+            name=invitation.name or (display_name or "").strip() or "?",
+            telegram_id=str(address) if channel == "telegram" else None,
+            whatsapp=str(address) if channel == "whatsapp" else None,
+        )
+        session.add(staff)
+        await session.flush()
+        existing: set[str] = set()
+    else:
+        staff.role = invitation.role
+        if invitation.name:
+            staff.name = invitation.name
+        existing = set(
+            (
+                await session.execute(
+                    select(StaffClass.kelas).where(StaffClass.staff_id == staff.id)
+                )
+            ).scalars()
+        )
+    for k in invitation.kelas or []:
+        if k not in existing:
+            session.add(StaffClass(staff_id=staff.id, kelas=k))
+    invitation.used_at = now
+    invitation.used_by_contact = f"{channel}:{address}"
+    await session.commit()
+    await session.refresh(staff)
+    return staff
+
+
+async def classes_for(session: AsyncSession, staff: Staff) -> list[str]:
+    """The classes this staff member may see, sorted.
+
+    Teacher: explicit classes plus classes whose roster wali_kelas is their name.
+    Admin/BKK: every class of the school. Removed: none.
+    """
+    if staff.removed_at is not None:
+        return []
+    if staff.role in SCHOOL_WIDE_ROLES:
+        return await known_classes(session, staff.school_id)
+    explicit = (
+        await session.execute(select(StaffClass.kelas).where(StaffClass.staff_id == staff.id))
+    ).scalars()
+    found = set(explicit)
+    name = _norm_name(staff.name)
+    if name:
+        rows = await session.execute(
+            select(Alumnus.kelas, Alumnus.homeroom_teacher)
+            .where(
+                Alumnus.school_id == staff.school_id,
+                Alumnus.homeroom_teacher.is_not(None),
+                func.lower(func.trim(Alumnus.homeroom_teacher)) == name,
+            )
+            .distinct()
+        )
+        found.update(k for k, _ in rows)
+        if not found:
+            # names with inner double spaces or non-ASCII case: compare in Python on the few
+            # distinct (class, teacher) pairs
+            pairs = await session.execute(
+                select(Alumnus.kelas, Alumnus.homeroom_teacher)
+                .where(
+                    Alumnus.school_id == staff.school_id,
+                    Alumnus.homeroom_teacher.is_not(None),
+                )
+                .distinct()
+            )
+            found.update(k for k, t in pairs if t and _norm_name(t) == name)
+    return sorted(found)
+
+
+async def can_see_class(session: AsyncSession, staff: Staff | None, kelas: str) -> bool:
+    """True if `staff` may see `kelas` (a class of their own school they are responsible for)."""
+    if staff is None or staff.removed_at is not None:
+        return False
+    wanted = " ".join(kelas.split()).casefold()
+    return any(k.casefold() == wanted for k in await classes_for(session, staff))
+
+
+def is_school_wide(staff: Staff | None) -> bool:
+    """Admin and BKK: /rekap, /ekspor, and /ringkasan for any class."""
+    return staff is not None and staff.removed_at is None and staff.role in SCHOOL_WIDE_ROLES
+
+
+__all__ = [
+    "INVITATION_PREFIX",
+    "ROLES",
+    "StaffError",
+    "add_staff",
+    "can_see_class",
+    "classes_for",
+    "create_invitation",
+    "find_staff",
+    "is_school_wide",
+    "is_staff_invitation_code",
+    "normalise_staff_code",
+    "known_classes",
+    "list_staff",
+    "redeem_invitation",
+    "remove_staff",
+]
