@@ -10,7 +10,7 @@ from datetime import date
 import httpx
 import pytest
 
-from bot.logs import pseudonym, redact, set_pseudonym_key, setup_logging
+from bot.logs import _NOISY, pseudonym, redact, set_pseudonym_key, setup_logging
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 
@@ -20,7 +20,7 @@ def restore_logging():
     """Put the root logger (and the loggers setup_logging touches) back as they were."""
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
-    names = ["httpx", "httpcore", "telegram", "apscheduler", "jejak.test"]
+    names = [*_NOISY, "jejak.test"]
     levels = {n: logging.getLogger(n).level for n in names}
     yield
     for handler in list(root.handlers):
