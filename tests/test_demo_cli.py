@@ -1,0 +1,57 @@
+"""`jejak demo` as a newcomer runs it: a subprocess with answers piped on standard input."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+JEJAK = str(Path(sys.executable).with_name("jejak"))
+
+
+def run_demo(tmp_path: Path, script: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("DATABASE_URL", None)
+    return subprocess.run(
+        [JEJAK, "demo", "--database", str(tmp_path / "demo.db"), *args],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+
+
+def test_piped_walkthrough_completes_and_stores_answers(tmp_path):
+    answers = ["/start", "setuju", "0071234501", "14-03-2007", "ya", "ya", "5", "2", "1,3"]
+    script = "\n".join([*answers, "ya", "lewati"])
+    result = run_demo(tmp_path, script + "\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Apakah Anda Adi Pratama, kelas XII TKJ 1, lulus 2025?" in out
+    assert out.rstrip().endswith("Ketik DATA untuk melihat data Anda.")
+    with sqlite3.connect(tmp_path / "demo.db") as conn:
+        rows = conn.execute(
+            "SELECT a.field, a.value FROM answer a JOIN response r ON r.id = a.response_id "
+            "WHERE r.completed_at IS NOT NULL"
+        ).fetchall()
+    answers = dict(rows)
+    assert answers["status"] == '"mencari_kerja"'
+    assert answers["obstacles"] == '["sedikit_lowongan", "tidak_sesuai_jurusan"]'
+
+
+def test_english_demo_and_invalid_input(tmp_path):
+    result = run_demo(tmp_path, "/start\nmaybe\n2\n", "--lang", "en")
+    assert result.returncode == 0, result.stderr
+    assert "Do you agree?" in result.stdout
+    assert "not one of the options" in result.stdout
+    assert "we store nothing about you" in result.stdout
+
+
+def test_bad_flag_is_refused_clearly(tmp_path):
+    result = run_demo(tmp_path, "", "--lang", "fr")
+    assert result.returncode != 0
+    assert "--lang must be id or en" in result.stderr
