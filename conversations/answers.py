@@ -40,7 +40,7 @@ class Match:
 def match_choice(text: str, options: Sequence[Option], aliases: dict[str, list[str]]) -> Match:
     """Match typed `text` to one of `options`; `aliases` maps code -> extra words."""
     raw = text.strip()
-    key = norm(raw)
+    key = norm(raw.replace("_", " "))  # a typed code: "tni_polri" like "tni polri"
     if not key:
         return Match(None)
     number = re.fullmatch(r"\s*(\d{1,2})\s*[.)]?\s*", raw)
