@@ -467,11 +467,11 @@ def _get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-def _wait_listening(port: int, proc: subprocess.Popen, seconds: float = 15) -> None:
+def _wait_listening(port: int, proc: subprocess.Popen, log: Path, seconds: float = 15) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"caddy exited: {proc.stderr.read() if proc.stderr else ''}")
+            raise AssertionError(f"caddy exited: {log.read_text()}")
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
             return
@@ -507,19 +507,21 @@ def test_caddy_routes_webhooks_and_health_and_guards_metrics(caddy, tmp_path, me
         JEJAK_UPSTREAM=f"127.0.0.1:{upstream.server_address[1]}",
         METRICS_ALLOW="127.0.0.1/32" if metrics_allowed else "192.0.2.0/24",
     )
-    proc = subprocess.Popen(
-        [caddy, "run", "--adapter", "caddyfile", "--config", str(config)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tmp_path / "caddy.log"
+    with log.open("w") as log_file:
+        proc = subprocess.Popen(
+            [caddy, "run", "--adapter", "caddyfile", "--config", str(config)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        _wait_listening(port, proc)
+        _wait_listening(port, proc, log)
         base = f"http://127.0.0.1:{port}"
         assert _get(f"{base}/healthz") == (200, "upstream GET /healthz")
-        status, body = _get(f"{base}/webhooks/whatsapp?hub.mode=subscribe&hub.challenge=7")
-        assert status == 200 and body.startswith("upstream GET /webhooks/whatsapp?")
+        query = "hub.mode=subscribe&hub.verify_token=VerySecret42&hub.challenge=7"
+        status, body = _get(f"{base}/webhooks/whatsapp?{query}")
+        assert status == 200 and body == f"upstream GET /webhooks/whatsapp?{query}"
         request = urllib.request.Request(f"{base}/webhooks/telegram", data=b"{}", method="POST")
         with urllib.request.urlopen(request, timeout=5) as resp:
             assert resp.read() == b"upstream POST /webhooks/telegram"
@@ -529,6 +531,12 @@ def test_caddy_routes_webhooks_and_health_and_guards_metrics(caddy, tmp_path, me
             assert _get(f"{base}/metrics") == (200, "upstream GET /metrics")
         else:
             assert _get(f"{base}/metrics")[0] == 403
+        # the access log has the request, but not the verify token
+        deadline = time.monotonic() + 5
+        while "/webhooks/whatsapp" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "/webhooks/whatsapp" in log.read_text()
+        assert "VerySecret42" not in log.read_text()
     finally:
         proc.terminate()
         try:
