@@ -1,5 +1,9 @@
-"""`jejak run`: the long-running process (Telegram polling or webhook, WhatsApp webhook server,
-outreach scheduler), until SIGINT/SIGTERM."""
+"""`jejak run`: the long-running process — the HTTP server (health, webhooks), Telegram (long
+polling, or webhook when TELEGRAM_WEBHOOK_URL is set), WhatsApp (webhook), until SIGINT/SIGTERM.
+
+Channels are built by `make_telegram` / `make_whatsapp` so tests and benchmarks wire the same
+objects the process does.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,15 @@ import asyncio
 import logging
 import signal
 from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
 
 from bot.app import Core, build_core
 from bot.channels.telegram import TelegramChannel
+from bot.channels.whatsapp import WhatsAppChannel
+from bot.channels.whatsapp_api import WhatsAppClient
 from bot.settings import Settings
+from bot.web import WebDeps, WebServer, create_app
 from storage import contacts
 
 log = logging.getLogger(__name__)
@@ -33,21 +42,97 @@ def make_telegram(core: Core) -> TelegramChannel | None:
     )
 
 
+def whatsapp_missing(settings: Settings) -> list[str]:
+    """The WhatsApp settings still unset (all four turn the channel on)."""
+    names = [
+        "whatsapp_access_token",
+        "whatsapp_phone_number_id",
+        "whatsapp_app_secret",
+        "whatsapp_verify_token",
+    ]
+    return [n.upper() for n in names if not getattr(settings, n)]
+
+
+def make_whatsapp(core: Core) -> WhatsAppChannel | None:
+    if whatsapp_missing(core.settings):
+        return None
+    client = WhatsAppClient.from_settings(core.settings)
+    return WhatsAppChannel(client, core.service, core.db)
+
+
+@dataclass
+class Running:
+    """What `start` brought up; `stop` takes it down in reverse order."""
+
+    core: Core
+    web: WebServer
+    telegram: TelegramChannel | None = None
+    whatsapp: WhatsAppChannel | None = None
+    deps: WebDeps | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+
+    async def stop(self) -> None:
+        await self.stack.aclose()
+
+
+async def start(settings: Settings, *, core: Core | None = None) -> Running:
+    core = core or await build_core(settings)
+    stack = AsyncExitStack()
+    stack.push_async_callback(core.close)
+    try:
+        telegram = make_telegram(core)
+        whatsapp = make_whatsapp(core)
+        partial = [n for n in whatsapp_missing(settings) if n] if whatsapp is None else []
+        if whatsapp is None and len(partial) < 4:
+            log.warning("WhatsApp is off: %s not set", ", ".join(partial))
+        deps = WebDeps(
+            db=core.db,
+            whatsapp=whatsapp,
+            whatsapp_app_secret=settings.token("whatsapp_app_secret"),
+            whatsapp_verify_token=settings.token("whatsapp_verify_token"),
+        )
+        if whatsapp is not None:
+            stack.push_async_callback(whatsapp.client.aclose)
+            stack.push_async_callback(whatsapp.drain)
+            deps.channel_health["whatsapp"] = lambda: {"mode": "webhook", "running": True}
+        web = WebServer(create_app(deps), settings.http_host, settings.http_port)
+        if telegram is not None:
+            deps.channel_health["telegram"] = telegram.health
+            if settings.telegram_webhook_url:
+                secret = settings.token("telegram_webhook_secret")
+                if not secret:
+                    raise SystemExit("TELEGRAM_WEBHOOK_URL needs TELEGRAM_WEBHOOK_SECRET too.")
+                deps.telegram, deps.telegram_secret = telegram, secret
+        await web.start()
+        stack.push_async_callback(web.stop)
+        log.info("http: listening on %s:%s", settings.http_host, web.port)
+        if telegram is not None:
+            if settings.telegram_webhook_url:
+                await telegram.start_webhook(settings.telegram_webhook_url, deps.telegram_secret)
+                log.info("telegram: webhook mode")
+            else:
+                await telegram.start_polling()
+                log.info("telegram: long polling")
+            stack.push_async_callback(telegram.stop)
+        if telegram is None and whatsapp is None:
+            log.warning(
+                "no channel is configured (set TELEGRAM_BOT_TOKEN and/or the WHATSAPP_* "
+                "settings): only the HTTP server runs"
+            )
+        return Running(core, web, telegram, whatsapp, deps, stack=stack)
+    except BaseException:
+        await stack.aclose()
+        raise
+
+
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
-    core = await build_core(settings)
-    async with AsyncExitStack() as stack:
-        stack.push_async_callback(core.close)
-        telegram = make_telegram(core)
-        if telegram is None:
-            log.warning("TELEGRAM_BOT_TOKEN is not set: Telegram is off")
-        else:
-            await telegram.start_polling()
-            stack.push_async_callback(telegram.stop)
-            log.info("telegram: polling %s", settings.telegram_api_url)
-        if telegram is None:
-            raise SystemExit("No channel is configured: set TELEGRAM_BOT_TOKEN (see README).")
+    running = await start(settings)
+    try:
         await stop.wait()
+    finally:
+        await running.stop()
 
 
 def run_forever(settings: Settings) -> None:

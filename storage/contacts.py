@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
 from storage.models import Contact, utcnow
@@ -27,3 +28,11 @@ async def mark_reachable(db: Database, channel: str, address: str) -> None:
             .values(unreachable_at=None, unreachable_reason=None)
         )
         await session.commit()
+
+
+async def contact_id(session: AsyncSession, channel: str, address: str) -> int | None:
+    return (
+        await session.execute(
+            select(Contact.id).where(Contact.channel == channel, Contact.address == address)
+        )
+    ).scalar_one_or_none()

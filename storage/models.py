@@ -143,6 +143,26 @@ class InboundEvent(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow)
 
 
+class Delivery(SQLModel, table=True):
+    """A message the bot sent on a channel that reports delivery (WhatsApp), and its latest
+    status: sent / delivered / read / failed (with Meta's error code)."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_delivery_external"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=128)  # wamid
+    contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
+    outbox_id: int | None = Field(default=None, index=True)  # when sent by the dispatcher
+    kind: str = Field(default="reply", max_length=16)  # reply | template | outbox
+    status: str = Field(default="accepted", max_length=16)
+    error_code: str | None = Field(default=None, max_length=32)
+    error_title: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class Staff(SQLModel, table=True):
     """A school staff member who may use staff commands (admin, BKK, homeroom teacher)."""
 
@@ -186,16 +206,100 @@ class StaffInvitation(SQLModel, table=True):
     used_by_contact: str | None = Field(default=None, max_length=96)  # "channel:address"
 
 
+class Vacancy(SQLModel, table=True):
+    """A job vacancy (lowongan) the BKK publishes to matching job-seekers."""
+
+    __tablename__ = "vacancy"
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    company: str = Field(max_length=200)
+    position: str = Field(max_length=200)
+    majors: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    location: str = Field(max_length=200)
+    deadline: date
+    description: str | None = Field(default=None, max_length=2000)
+    quota: int | None = None
+    apply_info: str | None = Field(default=None, max_length=1000)
+    include_kursus: bool = False  # also send to alumni whose status is kursus
+    status: str = Field(default="draft", max_length=16)  # draft | published | closed
+    created_at: datetime = Field(default_factory=utcnow)
+    published_at: datetime | None = None
+    created_by: str | None = Field(default=None, max_length=200)
+
+
+class VacancyInterest(SQLModel, table=True):
+    """An alumnus tapped "Saya berminat" on a vacancy (once per person and vacancy)."""
+
+    __tablename__ = "vacancy_interest"
+    __table_args__ = (
+        UniqueConstraint("vacancy_id", "alumnus_id", name="uq_vacancy_interest_vacancy_alumnus"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    vacancy_id: int = Field(foreign_key="vacancy.id", index=True)
+    alumnus_id: int = Field(foreign_key="alumnus.id")
+    contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    at: datetime = Field(default_factory=utcnow)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One outbound message that is not a direct reply (see bot/outreach/dispatcher.py)."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        Index("ix_outbox_status_due", "status", "not_before"),
+        Index("ix_outbox_contact_status", "contact_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id")
+    purpose: str = Field(max_length=16)  # reminder | followup | vacancy | digest | notice
+    idempotency_key: str = Field(max_length=200, unique=True)
+    alumnus_id: int | None = Field(default=None, foreign_key="alumnus.id", index=True)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=64)
+    # text, question, options [{code,label,short}], action, template {name, params}
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # pending | sending | sent | failed | unreachable | unknown | cancelled
+    status: str = Field(default="pending", max_length=16)
+    not_before: datetime = Field(default_factory=utcnow)  # due time (quiet hours push it)
+    attempts: int = 0
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = None
+    sent_at: datetime | None = None
+    external_id: str | None = Field(default=None, max_length=128)
+    error_code: str | None = Field(default=None, max_length=32)
+    last_error: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RateSlot(SQLModel, table=True):
+    """The shared send schedule of one channel across processes (PostgreSQL): `next_at` is the
+    epoch second at which the next message may leave; each process reserves slots from it."""
+
+    __tablename__ = "rate_slot"
+
+    channel: str = Field(primary_key=True, max_length=16)
+    next_at: float = 0.0
+
+
 __all__ = [
     "Alumnus",
     "Answer",
     "Contact",
     "InboundEvent",
     "Invitation",
+    "OutboxMessage",
+    "RateSlot",
     "Response",
     "School",
     "Staff",
     "StaffClass",
     "StaffInvitation",
+    "Vacancy",
+    "VacancyInterest",
     "utcnow",
 ]

@@ -28,12 +28,13 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, Tim
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, TypeHandler
 
 from bot.channels.base import SendResult, SendStatus, Template
-from bot.channels.whatsapp_events import action_reply_id, choice_reply_id, decode_reply_id
+from bot.channels.reply_ids import action_reply_id, choice_reply_id, decode_reply_id
 from bot.conversation import ConversationService
 from conversations.types import Inbound, InputKind, Outcome, Reply
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
+ALLOWED_UPDATES = ["message", "callback_query", "edited_message", "my_chat_member"]
 BOT_COMMANDS = {
     "id": [
         ("ubah", "Perbarui status Anda"),
@@ -213,6 +214,7 @@ class TelegramChannel:
         self.application: Application = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
+        self.mode = "stopped"
 
     @property
     def bot(self):
@@ -226,10 +228,35 @@ class TelegramChannel:
         await app.start()
         await app.updater.start_polling(
             drop_pending_updates=False,
-            allowed_updates=["message", "callback_query", "edited_message", "my_chat_member"],
+            allowed_updates=ALLOWED_UPDATES,
             poll_interval=0.0,
             timeout=30,
         )
+        self.mode = "polling"
+
+    async def start_webhook(self, url: str, secret: str) -> None:
+        """Webhook mode: register `url` with the secret token; updates arrive via
+        `enqueue_json` (POST /webhooks/telegram) instead of getUpdates."""
+        app = self.application
+        await app.initialize()
+        await self._set_commands()
+        await self.bot.set_webhook(
+            url=url,
+            secret_token=secret,
+            allowed_updates=ALLOWED_UPDATES,
+            drop_pending_updates=False,
+        )
+        await app.start()
+        self.mode = "webhook"
+
+    async def enqueue_json(self, data: dict) -> None:
+        """One update posted to the webhook endpoint: queued for the same handler as polling."""
+        update = Update.de_json(data, self.bot)
+        if update is not None:
+            await self.application.update_queue.put(update)
+
+    def health(self) -> dict[str, Any]:
+        return {"mode": self.mode, "running": bool(self.application.running)}
 
     async def stop(self) -> None:
         app = self.application

@@ -32,12 +32,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.channels.reply_ids import (  # noqa: F401  (re-exported)
+    ACTION_PREFIX,
+    CHOICE_PREFIX,
+    DecodedReplyId,
+    action_reply_id,
+    choice_reply_id,
+    decode_reply_id,
+)
 from conversations.types import Inbound, InputKind
 
 CHANNEL = "whatsapp"
 
-CHOICE_PREFIX = "q:"
-ACTION_PREFIX = "a:"
 
 # message types that carry something a person sent but the bot cannot read as an answer
 MEDIA_TYPES = frozenset(
@@ -109,48 +115,6 @@ class ParsedWebhook:
     errors: list[WebhookError] = field(default_factory=list)
     # wamid -> when the person sent it (aware UTC), for the messages that have a timestamp
     timestamps: dict[str, datetime] = field(default_factory=dict)
-
-
-# --- reply ids ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class DecodedReplyId:
-    kind: InputKind  # CHOICE or ACTION
-    value: str
-    question: str | None = None
-
-
-def choice_reply_id(question: str, code: str) -> str:
-    """The button / row id for answering `question` with `code`: "q:<question>:<code>"."""
-    if not question or ":" in question:
-        raise ValueError(f"question id must be non-empty and contain no ':' ({question!r})")
-    if not code:
-        raise ValueError("choice code must be non-empty")
-    return f"{CHOICE_PREFIX}{question}:{code}"
-
-
-def action_reply_id(action: str) -> str:
-    """The button id for a non-questionnaire action: "a:<action>" (e.g. "a:interest:12")."""
-    if not action:
-        raise ValueError("action must be non-empty")
-    return f"{ACTION_PREFIX}{action}"
-
-
-def decode_reply_id(reply_id: object) -> DecodedReplyId | None:
-    """Decode an id made by `choice_reply_id` / `action_reply_id`; None when it is not ours."""
-    if not isinstance(reply_id, str):
-        return None
-    if reply_id.startswith(CHOICE_PREFIX):
-        question, sep, code = reply_id[len(CHOICE_PREFIX) :].partition(":")
-        if sep and question and code:
-            return DecodedReplyId(InputKind.CHOICE, code, question)
-        return None
-    if reply_id.startswith(ACTION_PREFIX):
-        action = reply_id[len(ACTION_PREFIX) :]
-        if action:
-            return DecodedReplyId(InputKind.ACTION, action)
-    return None
 
 
 # --- signature ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ than the character count WhatsApp applies):
   followed by numbered lines ("1. Bekerja"); the engine accepts typed numbers ("1,3");
 - `Reply.action` set: reply buttons whose ids are "a:<action>" (one option, or none: a
   single "OK" button) or "a:<action>:<code>" (several options).
-Button and row ids use the format decoded by `whatsapp_events.decode_reply_id`.
+Button and row ids use the format decoded by `reply_ids.decode_reply_id`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.channels.base import Template
-from bot.channels.whatsapp_events import action_reply_id, choice_reply_id
+from bot.channels.reply_ids import action_reply_id, choice_reply_id
 from conversations.types import Option, Reply
 
 TEXT_MAX = 4096

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 20:55:33.356399
+Create Date: 2026-11-27 21:05:33.618774
 """
 
 from collections.abc import Sequence
@@ -26,6 +26,12 @@ def upgrade() -> None:
         sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
         sa.Column("received_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("channel", "external_id"),
+    )
+    op.create_table(
+        "rate_slot",
+        sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("next_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("channel"),
     )
     op.create_table(
         "school",
@@ -107,6 +113,32 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("code"),
     )
     op.create_table(
+        "vacancy",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("school_id", sa.Integer(), nullable=False),
+        sa.Column("company", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("position", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("majors", sa.JSON(), nullable=False),
+        sa.Column("location", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("deadline", sa.Date(), nullable=False),
+        sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.Column("quota", sa.Integer(), nullable=True),
+        sa.Column("apply_info", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+        sa.Column("include_kursus", sa.Boolean(), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("published_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("created_by", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["school_id"],
+            ["school.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("vacancy", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_vacancy_school_id"), ["school_id"], unique=False)
+
+    op.create_table(
         "contact",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
@@ -160,6 +192,78 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("staff_id", "kelas"),
     )
     op.create_table(
+        "delivery",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("contact_id", sa.Integer(), nullable=True),
+        sa.Column("outbox_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("error_code", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("error_title", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contact.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("channel", "external_id", name="uq_delivery_external"),
+    )
+    with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_delivery_contact_id"), ["contact_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_delivery_outbox_id"), ["outbox_id"], unique=False)
+
+    op.create_table(
+        "outbox_message",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("school_id", sa.Integer(), nullable=False),
+        sa.Column("purpose", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("alumnus_id", sa.Integer(), nullable=True),
+        sa.Column("staff_id", sa.Integer(), nullable=True),
+        sa.Column("contact_id", sa.Integer(), nullable=True),
+        sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("address", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("not_before", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("claimed_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("claimed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("sent_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+        sa.Column("error_code", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["alumnus_id"],
+            ["alumnus.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contact.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["school_id"],
+            ["school.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["staff_id"],
+            ["staff.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("idempotency_key"),
+    )
+    with op.batch_alter_table("outbox_message", schema=None) as batch_op:
+        batch_op.create_index("ix_outbox_contact_status", ["contact_id", "status"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_outbox_message_alumnus_id"), ["alumnus_id"], unique=False
+        )
+        batch_op.create_index("ix_outbox_status_due", ["status", "not_before"], unique=False)
+
+    op.create_table(
         "response",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("alumnus_id", sa.Integer(), nullable=False),
@@ -190,6 +294,33 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "vacancy_interest",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("vacancy_id", sa.Integer(), nullable=False),
+        sa.Column("alumnus_id", sa.Integer(), nullable=False),
+        sa.Column("contact_id", sa.Integer(), nullable=True),
+        sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["alumnus_id"],
+            ["alumnus.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contact.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["vacancy_id"],
+            ["vacancy.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("vacancy_id", "alumnus_id", name="uq_vacancy_interest_vacancy_alumnus"),
+    )
+    with op.batch_alter_table("vacancy_interest", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_vacancy_interest_vacancy_id"), ["vacancy_id"], unique=False
+        )
+
+    op.create_table(
         "answer",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("response_id", sa.Integer(), nullable=False),
@@ -215,12 +346,27 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_answer_response_id"))
 
     op.drop_table("answer")
+    with op.batch_alter_table("vacancy_interest", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_vacancy_interest_vacancy_id"))
+
+    op.drop_table("vacancy_interest")
     with op.batch_alter_table("response", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_response_completed_at"))
         batch_op.drop_index(batch_op.f("ix_response_alumnus_id"))
         batch_op.drop_index("ix_response_alumnus_completed")
 
     op.drop_table("response")
+    with op.batch_alter_table("outbox_message", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_status_due")
+        batch_op.drop_index(batch_op.f("ix_outbox_message_alumnus_id"))
+        batch_op.drop_index("ix_outbox_contact_status")
+
+    op.drop_table("outbox_message")
+    with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_delivery_outbox_id"))
+        batch_op.drop_index(batch_op.f("ix_delivery_contact_id"))
+
+    op.drop_table("delivery")
     op.drop_table("staff_class")
     with op.batch_alter_table("invitation", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_invitation_alumnus_id"))
@@ -230,6 +376,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_contact_alumnus_id"))
 
     op.drop_table("contact")
+    with op.batch_alter_table("vacancy", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_vacancy_school_id"))
+
+    op.drop_table("vacancy")
     op.drop_table("staff_invitation")
     with op.batch_alter_table("staff", schema=None) as batch_op:
         batch_op.drop_index("ix_staff_whatsapp")
@@ -244,5 +394,6 @@ def downgrade() -> None:
 
     op.drop_table("alumnus")
     op.drop_table("school")
+    op.drop_table("rate_slot")
     op.drop_table("inbound_event")
     # ### end Alembic commands ###
