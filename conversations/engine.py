@@ -153,9 +153,10 @@ def initial_state(lang: str = "id") -> dict[str, Any]:
 
 
 def keyword(text: str) -> tuple[str | None, str]:
-    """("ubah", "") for "UBAH" or "/ubah"; ("language", "en") for "/bahasa en"."""
+    """("ubah", "") for "UBAH" or "/ubah"; ("language", "en") for "/bahasa en" (slash only)."""
     t = text.strip()
-    if t.startswith("/"):
+    slash = t.startswith("/")
+    if slash:
         t = t[1:]
         t = re.sub(r"@\w+", "", t, count=1)  # /start@jejak_bot
     raw_words = t.strip().split(None, 1)
@@ -165,7 +166,8 @@ def keyword(text: str) -> tuple[str | None, str]:
     for name, spellings in KEYWORDS.items():
         if full in spellings:
             return name, ""
-        if name in ("language", "start") and head in spellings:
+        # with an argument only as a /command: "Bahasa Jepang" may be a course, not a command
+        if name in ("language", "start") and head in spellings and slash:
             return name, rest
     return None, ""
 
@@ -272,6 +274,15 @@ class _Run:
         return self.ctx.retention.get(self.lang) or next(iter(self.ctx.retention.values()), "")
 
     # -- stage transitions --
+    def reset(self, stage: str = "new") -> None:
+        """A fresh state, keeping the language and the identification guesses (and lock): a
+        refusal or HAPUS followed by /start must not buy another round of NISN guesses."""
+        kept = {k: self.s[k] for k in ("failures", "locked_until") if k in self.s}
+        lang = self.lang
+        self.s.clear()
+        self.s.update(initial_state(lang), **kept)
+        self.s["stage"] = stage
+
     def begin_consent(self) -> None:
         self.s["stage"] = "consent"
         self.ask(prefix=self.t("welcome", school=self.ctx.school))
@@ -343,9 +354,7 @@ def _on_start(run: _Run, code: str | None) -> None:
     if code:
         run.s["code"] = code.strip()
     if stage in ("new", "refused", "deleted"):
-        lang = run.lang
-        run.s.clear()
-        run.s.update(initial_state(lang))
+        run.reset()
         if code:
             run.s["code"] = code.strip()
         run.begin_consent()
@@ -451,9 +460,7 @@ def _stage_consent(run: _Run, inp: Inbound) -> None:
     if code is None:
         return
     if code == "tidak_setuju":
-        lang = run.lang
-        run.s.clear()
-        run.s.update(initial_state(lang), stage="refused")
+        run.reset("refused")
         run.effect(Refused())
         run.say("consent.refused")
         return
@@ -603,9 +610,7 @@ def _stage_confirm_delete(run: _Run, inp: Inbound) -> None:
         "delete",
     )
     if yes:
-        lang = run.lang
-        run.s.clear()
-        run.s.update(initial_state(lang), stage="deleted")
+        run.reset("deleted")
         run.effect(DeleteData())
         run.say("delete.done")
         return
