@@ -70,7 +70,11 @@ class ConversationService:
         return lock
 
     async def handle(self, inbound: Inbound) -> Outcome:
-        async with self._lock(inbound.channel, inbound.address), self.db.session() as session:
+        async with (
+            self._lock(inbound.channel, inbound.address),
+            self.db.writer(),
+            self.db.session() as session,
+        ):
             await queries.lock_address(session, inbound.channel, inbound.address)
             if inbound.external_id and not await queries.record_inbound(
                 session, inbound.channel, inbound.external_id
@@ -286,6 +290,24 @@ class ConversationService:
                 shown = str(value)
             out.append(f"• {self.cat.t('field.' + field_name, lang)}: {shown}")
         return out
+
+    def person_lock(self, channel: str, address: str) -> asyncio.Lock:
+        """The in-process lock that orders work on one chat (outreach takes it too)."""
+        return self._lock(channel, address)
+
+    async def reopen_status(
+        self, session: AsyncSession, contact: Contact, prefix: str | None = None
+    ) -> list[Reply]:
+        """Follow-up: re-open the status question as a new Response, in the caller's
+        transaction (the caller holds `person_lock` and commits). Returns the prompt."""
+        await queries.lock_address(session, contact.channel, contact.address)
+        await session.refresh(contact)
+        result = engine.reopen_status(self.flow, dict(contact.state or {}), self.context(), prefix)
+        replies: list[Reply] = []
+        await self._apply(session, contact, result, None, replies)
+        contact.state = result.state
+        contact.updated_at = utcnow()
+        return replies + result.replies
 
     async def current_prompt(self, contact: Contact) -> Reply:
         return engine.current_prompt(self.flow, contact.state or {}, self.context())

@@ -1,0 +1,326 @@
+"""The dispatcher: the one place outreach messages leave the bot.
+
+One pass (`dispatch_due`) repeats until nothing is due:
+1. lease a page of due `pending` rows (committed; `FOR UPDATE SKIP LOCKED` on PostgreSQL);
+2. per row, in due order: if its chat got a message less than a second ago (Telegram's
+   per-chat limit), give the row back due at the chat's next slot; else wait for the channel's
+   global send slot (shared across processes on PostgreSQL, see ratelimit.py);
+3. in its own task (bounded concurrency): in one committed transaction, check the row is still
+   wanted (Composer.prepare: STOP, finished, vacancy closed, follow-up re-opens the status
+   question) and mark it `sending`; then make one HTTP attempt through the channel's Sender;
+   then commit the outcome at once:
+     SENT -> sent (+ external id)
+     RETRY -> pending again at now + retry_after (or a backoff), failed after max attempts;
+              a 429 also pauses the channel's schedule and the chat for retry_after
+     UNREACHABLE -> the row `unreachable`, the contact marked unreachable, its other pending
+              rows cancelled
+     NEEDS_TEMPLATE -> the same row is sent once more, as the purpose's WhatsApp template
+     FAILED -> failed.
+A row is `sending` only while its one HTTP request is in flight. If the process dies then, the
+row stays `sending`; after `sending_lease` any dispatcher marks it `unknown` and never resends it
+(docs/outreach.md has the rule and the operator's `resend-unknown`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.channels.base import Sender, SendResult, SendStatus
+from bot.outreach.messages import Composer, Prepared, window_template
+from bot.outreach.planner import in_quiet_hours
+from bot.outreach.ratelimit import ChatPacer, LocalRateLimiter, make_limiter
+from storage import outbox
+from storage.db import Database
+from storage.models import Contact, utcnow
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+QUIET_EXEMPT = ("notice",)  # staff notices may go out in quiet hours
+
+
+@dataclass(slots=True)
+class DispatchStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    cancelled: int = 0
+    templated: int = 0
+    deferred: int = 0
+    expired_unknown: int = 0
+    rate_limited: int = 0  # 429s / throttling answers seen
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: DispatchStats) -> None:
+        for name in (
+            "sent",
+            "retried",
+            "failed",
+            "unreachable",
+            "cancelled",
+            "templated",
+            "deferred",
+            "expired_unknown",
+            "rate_limited",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def backoff(attempts: int) -> float:
+    return min(2.0 ** max(attempts - 1, 0) * 2.0, 600.0)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        senders: Mapping[str, Sender],
+        settings: Any,
+        *,
+        composer: Composer,
+        zone: ZoneInfo | None = None,
+        person_lock: Callable[[str, str], Any] | None = None,
+        clock: Clock = utcnow,
+        limiter: Any | None = None,
+        pacer: ChatPacer | None = None,
+        worker: str | None = None,
+        page_size: int = 200,
+        concurrency: int = 16,
+        claim_lease: timedelta = timedelta(seconds=60),
+        sending_lease: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self.db = db
+        self.senders = dict(senders)
+        self.settings = settings
+        self.composer = composer
+        self.zone = zone or settings.zone
+        self.person_lock = person_lock
+        self.clock = clock
+        rates = {
+            "telegram": settings.telegram_rate_per_second,
+            "whatsapp": settings.whatsapp_rate_per_second,
+        }
+        self.limiter = limiter or make_limiter(db, rates)
+        self.pacer = pacer or ChatPacer({"telegram": settings.telegram_rate_per_chat_per_second})
+        self.worker = worker or f"{os.getpid()}-{secrets.token_hex(3)}"
+        self.page_size = page_size
+        self.concurrency = concurrency
+        self.claim_lease = claim_lease
+        self.sending_lease = sending_lease
+        self.max_attempts = settings.outbox_max_attempts
+        self._sem = asyncio.Semaphore(concurrency)
+
+    # -- public --
+    async def expire_stale(self) -> int:
+        async with self.db.session() as s:
+            n = await outbox.expire_stale_sending(s, self.clock(), self.sending_lease)
+            await s.commit()
+        if n:
+            log.warning("outbox: %d rows were left mid-send by a stopped process: unknown", n)
+        return n
+
+    async def dispatch_due(
+        self, *, stop: asyncio.Event | None = None, max_rows: int | None = None
+    ) -> DispatchStats:
+        """Send everything due now (one pass). Returns what happened."""
+        stats = DispatchStats()
+        stats.expired_unknown = await self.expire_stale()
+        if not self.senders:
+            return stats
+        tasks: set[asyncio.Task] = set()
+        handled = 0
+        try:
+            while not (stop and stop.is_set()):
+                now = self.clock()
+                purposes = QUIET_EXEMPT if self._quiet(now) else None
+                page = await self._claim(now, purposes)
+                if not page:
+                    break
+                for index, row in enumerate(page):
+                    if (stop and stop.is_set()) or (max_rows is not None and handled >= max_rows):
+                        await self._release_rest(page[index:])
+                        return stats
+                    wait = self.pacer.wait_needed(row.channel, row.address)
+                    if wait > 0:
+                        async with self.db.session() as s:
+                            due = self.clock() + timedelta(seconds=wait)
+                            await outbox.release(s, row.id, self.worker, due)
+                            await s.commit()
+                        stats.deferred += 1
+                        continue
+                    await self.limiter.acquire(row.channel)
+                    self.pacer.note(row.channel, row.address)
+                    await self._sem.acquire()
+                    handled += 1
+                    task = asyncio.create_task(self._run_row(row, stats))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                if max_rows is not None and handled >= max_rows:
+                    break
+        finally:
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        return stats
+
+    async def run_forever(self, stop: asyncio.Event, *, idle: float = 1.0) -> None:
+        """Dispatch continuously (the scheduler's job runs `dispatch_due` instead; this is for
+        worker processes that only dispatch)."""
+        while not stop.is_set():
+            try:
+                await self.dispatch_due(stop=stop)
+            except Exception:  # keep the loop alive; the error is logged
+                log.exception("outbox dispatch pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), idle)
+
+    # -- internals --
+    def _quiet(self, now: datetime) -> bool:
+        return in_quiet_hours(
+            now, self.zone, self.settings.quiet_hours_start, self.settings.quiet_hours_end
+        )
+
+    async def _claim(self, now: datetime, purposes) -> list[outbox.Claimed]:
+        async with self.db.session() as s:
+            page = await outbox.claim_page(
+                s,
+                self.worker,
+                now,
+                limit=self.page_size,
+                channels=list(self.senders),
+                lease=self.claim_lease,
+                purposes=purposes,
+            )
+            await s.commit()
+        return page
+
+    async def _release_rest(self, rows: list[outbox.Claimed]) -> None:
+        async with self.db.session() as s:
+            for row in rows:
+                await outbox.release(s, row.id, self.worker, row.not_before)
+            await s.commit()
+
+    async def _run_row(self, row: outbox.Claimed, stats: DispatchStats) -> None:
+        try:
+            await self._send_row(row, stats)
+        except Exception as exc:  # a bug must not kill the pass; the row stays as it is
+            log.exception("outbox row %s: unexpected error", row.id)
+            stats.errors.append(f"{row.id}: {exc!r}")
+        finally:
+            self._sem.release()
+
+    async def _begin(self, row: outbox.Claimed) -> Prepared | None:
+        """Check the row and mark it `sending` (committed). None: not ours any more."""
+        lock = (
+            self.person_lock(row.channel, row.address)
+            if self.person_lock is not None and row.purpose == "followup"
+            else contextlib.nullcontext()
+        )
+        async with lock, self.db.session() as s:
+            now = self.clock()
+            if not await outbox.mark_sending(s, row.id, self.worker, now):
+                await s.rollback()
+                return None
+            prepared = await self.composer.prepare(s, row)
+            if prepared.reply is None:
+                await outbox.record_final(s, row.id, "cancelled", error=prepared.reason)
+            await s.commit()
+        return prepared
+
+    async def _send_row(self, row: outbox.Claimed, stats: DispatchStats) -> None:
+        prepared = await self._begin(row)
+        if prepared is None:
+            return
+        if prepared.reply is None:
+            stats.cancelled += 1
+            return
+        sender = self.senders[row.channel]
+        now = self.clock()
+        template = window_template(
+            self.settings, row.channel, row.purpose, row.payload, prepared.last_inbound_at, now
+        )
+        result = await sender.send(row.address, prepared.reply, template=template)
+        if result.status == SendStatus.NEEDS_TEMPLATE and template is None:
+            template = window_template(
+                self.settings, row.channel, row.purpose, row.payload, None, now, force=True
+            )
+            await self.limiter.acquire(row.channel)
+            result = await sender.send(row.address, prepared.reply, template=template)
+        if template is not None and result.status == SendStatus.SENT:
+            stats.templated += 1
+        await self._record(row, result, stats)
+
+    async def _record(self, row: outbox.Claimed, result: SendResult, stats: DispatchStats) -> None:
+        now = self.clock()
+        attempts = row.attempts + 1
+        async with self.db.session() as s:
+            if result.status == SendStatus.SENT:
+                await outbox.record_sent(s, row.id, now, result.external_id)
+                stats.sent += 1
+            elif result.status == SendStatus.RETRY:
+                wait = result.retry_after if result.retry_after else backoff(attempts)
+                if result.error_code in ("429", "130429", "131056"):
+                    stats.rate_limited += 1
+                if result.error_code in ("429", "130429"):
+                    await self.limiter.pause(row.channel, wait)
+                    self.pacer.note(row.channel, row.address, pause=wait)
+                if attempts >= self.max_attempts:
+                    await outbox.record_final(
+                        s, row.id, "failed", error_code=result.error_code, error=result.error
+                    )
+                    stats.failed += 1
+                else:
+                    await outbox.record_retry(
+                        s,
+                        row.id,
+                        now + timedelta(seconds=wait),
+                        error_code=result.error_code,
+                        error=result.error or "retry",
+                    )
+                    stats.retried += 1
+            elif result.status == SendStatus.UNREACHABLE:
+                reason = (result.error or "unreachable")[:200]
+                await outbox.record_final(
+                    s, row.id, "unreachable", error_code=result.error_code, error=reason
+                )
+                await s.execute(
+                    Contact.__table__.update()
+                    .where(Contact.channel == row.channel, Contact.address == row.address)
+                    .values(unreachable_at=now, unreachable_reason=reason)
+                )
+                if row.contact_id is not None:
+                    stats.cancelled += await outbox.cancel_pending_for_contact(
+                        s, row.contact_id, "contact unreachable"
+                    )
+                stats.unreachable += 1
+            else:  # FAILED, or NEEDS_TEMPLATE after the template failed too
+                await outbox.record_final(
+                    s, row.id, "failed", error_code=result.error_code, error=result.error
+                )
+                stats.failed += 1
+            await s.commit()
+
+
+def build_dispatcher(core: Any, senders: Mapping[str, Sender], **kwargs: Any) -> Dispatcher:
+    """A dispatcher for the app's Core (bot.app.Core)."""
+    composer = Composer(core.service, core.flow.catalogue)
+    return Dispatcher(
+        core.db,
+        senders,
+        core.settings,
+        composer=composer,
+        zone=ZoneInfo(core.school.timezone or core.settings.timezone),
+        person_lock=core.service.person_lock,
+        **kwargs,
+    )
+
+
+__all__ = ["DispatchStats", "Dispatcher", "LocalRateLimiter", "build_dispatcher"]

@@ -1,0 +1,364 @@
+"""Planners: turn "who should hear from us now" into outbox rows. Every time input is a `now`
+argument (aware UTC), so tests drive the calendar.
+
+- `publish_vacancy`: the vacancy's recipients, one INSERT ... SELECT (storage/vacancies.py).
+- `plan_reminders`: linked alumni who have not finished the questionnaire, `reminder_days`
+  (default 3, 7, 14) after their last message, at most `reminder_max` per questionnaire pass.
+  Idempotency key `reminder:<contact>:<pass>:<n>`; the pass is the response being filled in.
+- `plan_followups`: alumni whose latest status is `mencari_kerja`, every `followup_days`
+  (default 90) after that answer. Key `followup:<alumnus>:<response>:<period>`.
+- quiet hours (default 20:00-07:00 school time): a row planned then is due at the next 07:00,
+  and the dispatcher sends nothing in quiet hours.
+- `planner_lock`: on PostgreSQL the planners run under `pg_try_advisory_lock`, so of several
+  processes exactly one plans at a time (the others skip that tick).
+Candidates are read in keyset pages, never all at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, text
+
+from conversations import engine
+from conversations.messages import Catalogue
+from conversations.questionnaire import Flow
+from storage import outbox, vacancies
+from storage.db import Database
+from storage.models import Alumnus, Contact, OutboxMessage, Response, Vacancy
+
+log = logging.getLogger(__name__)
+PAGE = 500
+PLANNER_LOCK_KEY = 0x4A454A414B  # "JEJAK"
+
+
+# ---- quiet hours -------------------------------------------------------------------------
+def in_quiet_hours(now: datetime, zone: ZoneInfo, start: time, end: time) -> bool:
+    local = now.astimezone(zone).time()
+    if start == end:
+        return False
+    if start > end:  # over midnight, e.g. 20:00-07:00
+        return local >= start or local < end
+    return start <= local < end
+
+
+def next_allowed(now: datetime, zone: ZoneInfo, start: time, end: time) -> datetime:
+    """`now` if outside quiet hours, else the end of the quiet period (aware UTC)."""
+    if not in_quiet_hours(now, zone, start, end):
+        return now
+    local = now.astimezone(zone)
+    candidate = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if candidate <= local:
+        candidate += timedelta(days=1)
+    return candidate.astimezone(now.tzinfo)
+
+
+def _quiet(settings: Any, zone: ZoneInfo, now: datetime) -> datetime:
+    return next_allowed(now, zone, settings.quiet_hours_start, settings.quiet_hours_end)
+
+
+# ---- the planner lock --------------------------------------------------------------------
+@contextlib.asynccontextmanager
+async def planner_lock(db: Database) -> AsyncIterator[bool]:
+    """Yields True if this process may plan now. PostgreSQL: a session advisory lock held on
+    one connection for the duration; SQLite: one process, always True."""
+    if not db.is_postgres:
+        yield True
+        return
+    async with db.engine.connect() as conn:
+        got = (
+            await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": PLANNER_LOCK_KEY})
+        ).scalar_one()
+        await conn.commit()
+        try:
+            yield bool(got)
+        finally:
+            if got:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PLANNER_LOCK_KEY})
+                await conn.commit()
+
+
+# ---- vacancies ---------------------------------------------------------------------------
+async def publish_vacancy(
+    db: Database,
+    vacancy_id: int,
+    *,
+    school_id: int,
+    school_name: str,
+    cat: Catalogue,
+    settings: Any,
+    zone: ZoneInfo,
+    now: datetime,
+) -> int:
+    """Publish (refused after the deadline) and queue it for every recipient. Idempotent:
+    publishing again queues only people who newly match. Returns rows added."""
+    from bot.outreach.messages import vacancy_payload
+
+    async with db.session() as s:
+        vacancy = await vacancies.get_vacancy(s, vacancy_id, school_id)
+        if vacancy is None:
+            raise vacancies.VacancyError(f"no vacancy #{vacancy_id}")
+        await vacancies.publish(s, vacancy, now.astimezone(zone).date(), now)
+        payloads = {lang: vacancy_payload(vacancy, school_name, cat, lang) for lang in ("id", "en")}
+        added = await vacancies.plan_vacancy(
+            s, vacancy, payloads=payloads, now=now, not_before=_quiet(settings, zone, now)
+        )
+        await s.commit()
+    log.info("vacancy %s published: %d messages queued", vacancy_id, added)
+    return added
+
+
+# ---- reminders ---------------------------------------------------------------------------
+def reminder_offset(days: list[int], n: int) -> timedelta:
+    """How long after the last message reminder number n (1-based) is due."""
+    if n <= len(days):
+        return timedelta(days=days[n - 1])
+    step = days[-1] - days[-2] if len(days) > 1 else days[-1]
+    return timedelta(days=days[-1] + step * (n - len(days)))
+
+
+@dataclass(slots=True)
+class PlanResult:
+    reminders: int = 0
+    followups: int = 0
+
+
+async def plan_reminders(
+    db: Database,
+    *,
+    school_id: int,
+    school_name: str,
+    flow: Flow,
+    settings: Any,
+    zone: ZoneInfo,
+    now: datetime,
+) -> int:
+    from bot.outreach.messages import aware, reminder_payload
+
+    days = settings.reminder_schedule or [3, 7, 14]
+    cap = settings.reminder_max
+    if cap <= 0:
+        return 0
+    earliest = now - reminder_offset(days, 1)
+    completed = select(Response.alumnus_id).where(Response.completed_at.is_not(None))
+    added = 0
+    after_id = 0
+    ctx = engine.Context(now=now, school=school_name, zone=zone)
+    while True:
+        async with db.session() as s:
+            rows = (
+                await s.execute(
+                    select(Contact, Alumnus)
+                    .join(Alumnus, Alumnus.id == Contact.alumnus_id)
+                    .where(
+                        Contact.id > after_id,
+                        Alumnus.school_id == school_id,
+                        Contact.channel.in_(vacancies.OUTREACH_CHANNELS),
+                        Contact.unreachable_at.is_(None),
+                        Contact.refused_at.is_(None),
+                        Alumnus.stopped_at.is_(None),
+                        Alumnus.id.not_in(completed),
+                        func.coalesce(Contact.last_inbound_at, Contact.created_at) <= earliest,
+                    )
+                    .order_by(Contact.id)
+                    .limit(PAGE)
+                )
+            ).all()
+            if not rows:
+                break
+            after_id = rows[-1][0].id
+            keys = [
+                k
+                for (k,) in (
+                    await s.execute(
+                        select(OutboxMessage.idempotency_key).where(
+                            OutboxMessage.purpose == "reminder",
+                            OutboxMessage.contact_id.in_([c.id for c, _ in rows]),
+                        )
+                    )
+                ).all()
+            ]
+            new_rows = []
+            for contact, alumnus in rows:
+                state = contact.state or {}
+                if state.get("stage") not in ("vacancies", "q"):
+                    continue
+                pass_id = contact.response_id or 0
+                prefix = f"reminder:{contact.id}:{pass_id}:"
+                n = sum(1 for k in keys if k.startswith(prefix)) + 1
+                if n > cap:
+                    continue
+                anchor = aware(contact.last_inbound_at) or aware(contact.created_at)
+                if anchor + reminder_offset(days, n) > now:
+                    continue
+                lang = state.get("lang") or contact.language
+                prompt = engine.current_prompt(flow, state, ctx)
+                payload = reminder_payload(prompt, alumnus.name, school_name, flow.catalogue, lang)
+                new_rows.append(
+                    {
+                        "school_id": school_id,
+                        "purpose": "reminder",
+                        "idempotency_key": f"{prefix}{n}",
+                        "alumnus_id": alumnus.id,
+                        "contact_id": contact.id,
+                        "channel": contact.channel,
+                        "address": contact.address,
+                        "payload": payload,
+                        "not_before": _quiet(settings, zone, now),
+                        "created_at": now,
+                    }
+                )
+            added += await outbox.enqueue(s, new_rows)
+            await s.commit()
+    return added
+
+
+# ---- follow-ups --------------------------------------------------------------------------
+async def plan_followups(
+    db: Database,
+    *,
+    school_id: int,
+    cat: Catalogue,
+    settings: Any,
+    zone: ZoneInfo,
+    now: datetime,
+) -> int:
+    from bot.outreach.messages import aware, followup_payload
+
+    period = timedelta(days=settings.followup_days)
+    if period <= timedelta(0):
+        return 0
+    latest = (
+        select(
+            Response.id.label("rid"),
+            Response.alumnus_id.label("aid"),
+            Response.status.label("status"),
+            Response.completed_at.label("completed_at"),
+            func.row_number()
+            .over(
+                partition_by=Response.alumnus_id,
+                order_by=(Response.completed_at.desc(), Response.id.desc()),
+            )
+            .label("rn"),
+        )
+        .where(Response.completed_at.is_not(None))
+        .subquery("latest")
+    )
+    best = (
+        select(
+            Contact.id.label("cid"),
+            Contact.alumnus_id.label("aid"),
+            func.row_number()
+            .over(
+                partition_by=Contact.alumnus_id,
+                order_by=(
+                    func.coalesce(Contact.last_inbound_at, Contact.created_at).desc(),
+                    Contact.id.desc(),
+                ),
+            )
+            .label("rn"),
+        )
+        .where(
+            Contact.alumnus_id.is_not(None),
+            Contact.unreachable_at.is_(None),
+            Contact.channel.in_(vacancies.OUTREACH_CHANNELS),
+        )
+        .subquery("best")
+    )
+    added = 0
+    after_id = 0
+    while True:
+        async with db.session() as s:
+            rows = (
+                await s.execute(
+                    select(Alumnus, latest.c.rid, latest.c.completed_at, Contact)
+                    .join(latest, (latest.c.aid == Alumnus.id) & (latest.c.rn == 1))
+                    .join(best, (best.c.aid == Alumnus.id) & (best.c.rn == 1))
+                    .join(Contact, Contact.id == best.c.cid)
+                    .where(
+                        Alumnus.id > after_id,
+                        Alumnus.school_id == school_id,
+                        Alumnus.stopped_at.is_(None),
+                        latest.c.status == "mencari_kerja",
+                        latest.c.completed_at <= now - period,
+                    )
+                    .order_by(Alumnus.id)
+                    .limit(PAGE)
+                )
+            ).all()
+            if not rows:
+                break
+            after_id = rows[-1][0].id
+            new_rows = []
+            for alumnus, response_id, completed_at, contact in rows:
+                periods = int((now - aware(completed_at)) / period)
+                if periods < 1:
+                    continue
+                lang = (contact.state or {}).get("lang") or contact.language
+                new_rows.append(
+                    {
+                        "school_id": school_id,
+                        "purpose": "followup",
+                        "idempotency_key": f"followup:{alumnus.id}:{response_id}:{periods}",
+                        "alumnus_id": alumnus.id,
+                        "contact_id": contact.id,
+                        "channel": contact.channel,
+                        "address": contact.address,
+                        "payload": followup_payload(alumnus.name, cat, lang),
+                        "not_before": _quiet(settings, zone, now),
+                        "created_at": now,
+                    }
+                )
+            added += await outbox.enqueue(s, new_rows)
+            await s.commit()
+    return added
+
+
+async def plan_due(
+    db: Database,
+    *,
+    school_id: int,
+    school_name: str,
+    flow: Flow,
+    settings: Any,
+    zone: ZoneInfo,
+    now: datetime,
+) -> PlanResult | None:
+    """One planning pass (reminders + follow-ups) under the planner lock. None: another
+    process holds the lock."""
+    async with planner_lock(db) as mine:
+        if not mine:
+            return None
+        result = PlanResult()
+        result.reminders = await plan_reminders(
+            db,
+            school_id=school_id,
+            school_name=school_name,
+            flow=flow,
+            settings=settings,
+            zone=zone,
+            now=now,
+        )
+        result.followups = await plan_followups(
+            db, school_id=school_id, cat=flow.catalogue, settings=settings, zone=zone, now=now
+        )
+        return result
+
+
+__all__ = [
+    "PlanResult",
+    "Vacancy",
+    "in_quiet_hours",
+    "next_allowed",
+    "plan_due",
+    "plan_followups",
+    "plan_reminders",
+    "planner_lock",
+    "publish_vacancy",
+]

@@ -1,0 +1,292 @@
+"""The outbox: every outbound message that is not a direct reply, with its delivery state.
+
+Life of a row (see docs/outreach.md for the crash rule):
+
+    pending --claim_page--> pending + claimed_by/claimed_at (a lease: never attempted yet)
+            --mark_sending (committed before the HTTP call)--> sending
+            --record_*--> sent | pending (retry later) | failed | unreachable | cancelled
+    sending left behind by a dead process --expire_stale_sending--> unknown (never resent
+    automatically; `jejak outreach resend-unknown` puts them back to pending on purpose)
+
+Claims use `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several dispatchers share the table;
+on SQLite there is one process and the same statements run without the locking clause.
+Every function takes an open session and leaves committing to the caller unless it says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Contact, OutboxMessage, utcnow
+
+PURPOSES = ("reminder", "followup", "vacancy", "digest", "notice")
+STATUSES = ("pending", "sending", "sent", "failed", "unreachable", "unknown", "cancelled")
+FINAL = frozenset({"sent", "failed", "unreachable", "unknown", "cancelled"})
+
+
+def dialect_insert(session: AsyncSession):
+    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return session.bind.dialect.name == "postgresql"
+
+
+async def enqueue(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> int:
+    """Insert outbox rows; a row whose idempotency_key exists is skipped. Returns rows added."""
+    values = []
+    now = utcnow()
+    for row in rows:
+        item = {"status": "pending", "attempts": 0, "created_at": now, "not_before": now}
+        item.update(row)
+        values.append(item)
+    if not values:
+        return 0
+    stmt = (
+        dialect_insert(session)(OutboxMessage)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
+    result = await session.execute(stmt)
+    return max(result.rowcount or 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed row, detached from any session (the dispatcher holds no session while sending)."""
+
+    id: int
+    school_id: int
+    purpose: str
+    channel: str
+    address: str
+    contact_id: int | None
+    alumnus_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+    not_before: datetime
+
+
+def _claimed(row: OutboxMessage) -> Claimed:
+    return Claimed(
+        id=row.id,
+        school_id=row.school_id,
+        purpose=row.purpose,
+        channel=row.channel,
+        address=row.address,
+        contact_id=row.contact_id,
+        alumnus_id=row.alumnus_id,
+        payload=dict(row.payload or {}),
+        attempts=row.attempts,
+        not_before=row.not_before,
+    )
+
+
+async def claim_page(
+    session: AsyncSession,
+    worker: str,
+    now: datetime,
+    *,
+    limit: int,
+    channels: Iterable[str],
+    lease: timedelta,
+    purposes: Iterable[str] | None = None,
+) -> list[Claimed]:
+    """Lease up to `limit` due pending rows to `worker` (committed by the caller).
+
+    A lease only says "this worker will try these soon": the rows stay `pending` and were never
+    attempted, so a lease left behind by a dead process simply expires and another worker
+    takes the rows. Due order: not_before, then id.
+    """
+    stale = now - lease
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status == "pending",
+            OutboxMessage.not_before <= now,
+            OutboxMessage.channel.in_(list(channels)),
+            or_(OutboxMessage.claimed_at.is_(None), OutboxMessage.claimed_at < stale),
+        )
+        .order_by(OutboxMessage.not_before, OutboxMessage.id)
+        .limit(limit)
+    )
+    if purposes is not None:
+        query = query.where(OutboxMessage.purpose.in_(list(purposes)))
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    rows = list((await session.execute(query)).scalars().all())
+    if not rows:
+        return []
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_([r.id for r in rows]))
+        .values(claimed_by=worker, claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return [_claimed(r) for r in rows]
+
+
+async def mark_sending(session: AsyncSession, row_id: int, worker: str, now: datetime) -> bool:
+    """pending (leased to `worker`) -> sending, attempts + 1. False if the row is no longer ours
+    (lease expired and taken, or cancelled meanwhile): then it must not be sent."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == row_id,
+            OutboxMessage.status == "pending",
+            OutboxMessage.claimed_by == worker,
+        )
+        .values(
+            status="sending",
+            claimed_at=now,
+            attempts=OutboxMessage.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return (result.rowcount or 0) == 1
+
+
+async def _finish(session: AsyncSession, row_id: int, **values: Any) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def record_sent(
+    session: AsyncSession, row_id: int, now: datetime, external_id: str | None
+) -> None:
+    await _finish(session, row_id, status="sent", sent_at=now, external_id=external_id)
+    row = await session.get(OutboxMessage, row_id)
+    if row is not None and row.contact_id is not None:
+        await session.execute(
+            update(Contact).where(Contact.id == row.contact_id).values(last_outbound_at=now)
+        )
+
+
+async def record_retry(
+    session: AsyncSession,
+    row_id: int,
+    not_before: datetime,
+    *,
+    error_code: str | None,
+    error: str | None,
+) -> None:
+    """Back to pending (lease dropped) after a transient failure; due again at `not_before`."""
+    await _finish(
+        session,
+        row_id,
+        status="pending",
+        not_before=not_before,
+        claimed_by=None,
+        claimed_at=None,
+        error_code=error_code,
+        last_error=(error or "")[:300] or None,
+    )
+
+
+async def record_final(
+    session: AsyncSession,
+    row_id: int,
+    status: str,
+    *,
+    error_code: str | None = None,
+    error: str | None = None,
+) -> None:
+    await _finish(
+        session,
+        row_id,
+        status=status,
+        error_code=error_code,
+        last_error=(error or "")[:300] or None,
+    )
+
+
+async def release(session: AsyncSession, row_id: int, worker: str, not_before: datetime) -> None:
+    """Give a leased, never-attempted row back, due at `not_before` (per-chat pacing)."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == row_id,
+            OutboxMessage.status == "pending",
+            OutboxMessage.claimed_by == worker,
+        )
+        .values(claimed_by=None, claimed_at=None, not_before=not_before)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def cancel_pending_for_contact(
+    session: AsyncSession, contact_id: int, reason: str, *, status: str = "cancelled"
+) -> int:
+    """Cancel the contact's other pending rows (blocked / unreachable / STOP)."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.contact_id == contact_id, OutboxMessage.status == "pending")
+        .values(status=status, last_error=reason[:300])
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+async def expire_stale_sending(session: AsyncSession, now: datetime, lease: timedelta) -> int:
+    """Rows left in `sending` longer than `lease` by a process that died: their fate is unknown
+    (the request may or may not have reached the platform). Mark them `unknown`, never resend."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - lease)
+        .values(
+            status="unknown",
+            last_error="claimed but unconfirmed: the sending process stopped mid-send",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+async def resend_unknown(
+    session: AsyncSession, now: datetime, ids: Iterable[int] | None = None
+) -> int:
+    """Operator decision: put `unknown` rows back to pending (may deliver a duplicate)."""
+    stmt = update(OutboxMessage).where(OutboxMessage.status == "unknown")
+    if ids is not None:
+        stmt = stmt.where(OutboxMessage.id.in_(list(ids)))
+    result = await session.execute(
+        stmt.values(
+            status="pending", not_before=now, claimed_by=None, claimed_at=None
+        ).execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+async def counts(session: AsyncSession, *, purpose: str | None = None) -> dict[str, dict[str, int]]:
+    """{purpose: {status: n}} over the whole outbox (or one purpose)."""
+    query = select(OutboxMessage.purpose, OutboxMessage.status, func.count()).group_by(
+        OutboxMessage.purpose, OutboxMessage.status
+    )
+    if purpose is not None:
+        query = query.where(OutboxMessage.purpose == purpose)
+    out: dict[str, dict[str, int]] = {}
+    for p, s, n in (await session.execute(query)).all():
+        out.setdefault(p, {})[s] = n
+    return out
+
+
+async def next_due(session: AsyncSession, channels: Iterable[str]) -> datetime | None:
+    return (
+        await session.execute(
+            select(func.min(OutboxMessage.not_before)).where(
+                OutboxMessage.status == "pending", OutboxMessage.channel.in_(list(channels))
+            )
+        )
+    ).scalar_one_or_none()

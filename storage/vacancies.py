@@ -1,0 +1,347 @@
+"""Vacancies (lowongan): create, publish, close; who they target; interest.
+
+Targeting (issue 4): alumni of the vacancy's school whose *latest completed* response has status
+`mencari_kerja` (or `kursus` when the vacancy includes it), whose major (`jurusan`) is one of the
+vacancy's majors (case-insensitive; `["*"]` = every major), who consented to vacancies, have not
+sent STOP, and have a linked chat that is not unreachable. One message per person: their most
+recently active chat (last inbound message, else when it was created).
+
+Planning is one `INSERT ... SELECT ... ON CONFLICT (idempotency_key) DO NOTHING`: the database
+does the fan-out without the recipients passing through Python, and repeating it adds nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Integer, String, and_, case, cast, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Alumnus, Contact, OutboxMessage, Response, Vacancy, VacancyInterest
+from storage.outbox import dialect_insert
+
+ALL = "*"
+OUTREACH_CHANNELS = ("telegram", "whatsapp")
+
+
+class VacancyError(ValueError):
+    pass
+
+
+def parse_majors(text: str) -> list[str]:
+    """ "TKJ, rpl" -> ["TKJ", "RPL"]; "all" / "semua" / "*" -> ["*"]."""
+    parts = [" ".join(p.split()).upper() for p in text.replace(";", ",").split(",")]
+    parts = [p for p in parts if p]
+    if not parts or any(p in ("ALL", "SEMUA", ALL) for p in parts):
+        return [ALL]
+    return list(dict.fromkeys(parts))
+
+
+async def known_majors(session: AsyncSession, school_id: int) -> list[str]:
+    rows = await session.execute(
+        select(func.upper(func.trim(Alumnus.jurusan)))
+        .where(Alumnus.school_id == school_id)
+        .distinct()
+    )
+    return sorted(r[0] for r in rows if r[0])
+
+
+async def check_majors(session: AsyncSession, school_id: int, majors: list[str]) -> list[str]:
+    """The majors unknown to the roster (empty = all fine)."""
+    if majors == [ALL]:
+        return []
+    known = set(await known_majors(session, school_id))
+    return [m for m in majors if m not in known]
+
+
+async def create_vacancy(
+    session: AsyncSession,
+    school_id: int,
+    *,
+    company: str,
+    position: str,
+    majors: list[str],
+    location: str,
+    deadline: date,
+    description: str | None = None,
+    quota: int | None = None,
+    apply_info: str | None = None,
+    include_kursus: bool = False,
+    created_by: str | None = None,
+) -> Vacancy:
+    majors = [ALL] if ALL in majors else [" ".join(m.split()).upper() for m in majors]
+    unknown = await check_majors(session, school_id, majors)
+    if unknown:
+        known = ", ".join(await known_majors(session, school_id)) or "-"
+        raise VacancyError(f"unknown major(s): {', '.join(unknown)}; known majors: {known}")
+    for name, value in (("company", company), ("position", position), ("location", location)):
+        if not value or not value.strip():
+            raise VacancyError(f"{name} is empty")
+    vacancy = Vacancy(
+        school_id=school_id,
+        company=company.strip(),
+        position=position.strip(),
+        majors=majors,
+        location=location.strip(),
+        deadline=deadline,
+        description=(description or "").strip() or None,
+        quota=quota,
+        apply_info=(apply_info or "").strip() or None,
+        include_kursus=include_kursus,
+        created_by=created_by,
+    )
+    session.add(vacancy)
+    await session.flush()
+    return vacancy
+
+
+async def get_vacancy(session: AsyncSession, vacancy_id: int, school_id: int) -> Vacancy | None:
+    vacancy = await session.get(Vacancy, vacancy_id)
+    return vacancy if vacancy is not None and vacancy.school_id == school_id else None
+
+
+def target_query(vacancy: Vacancy, channels: tuple[str, ...] = OUTREACH_CHANNELS):
+    """SELECT alumnus_id, contact_id, channel, address, language of every recipient."""
+    statuses = ["mencari_kerja", *(["kursus"] if vacancy.include_kursus else [])]
+    latest = (
+        select(
+            Response.alumnus_id.label("aid"),
+            Response.status.label("status"),
+            func.row_number()
+            .over(
+                partition_by=Response.alumnus_id,
+                order_by=(Response.completed_at.desc(), Response.id.desc()),
+            )
+            .label("rn"),
+        )
+        .join(Alumnus, Alumnus.id == Response.alumnus_id)
+        .where(Response.completed_at.is_not(None), Alumnus.school_id == vacancy.school_id)
+        .subquery("latest")
+    )
+    best = (
+        select(
+            Contact.id.label("cid"),
+            Contact.alumnus_id.label("aid"),
+            Contact.channel.label("channel"),
+            Contact.address.label("address"),
+            Contact.language.label("language"),
+            func.row_number()
+            .over(
+                partition_by=Contact.alumnus_id,
+                order_by=(
+                    func.coalesce(Contact.last_inbound_at, Contact.created_at).desc(),
+                    Contact.id.desc(),
+                ),
+            )
+            .label("rn"),
+        )
+        .where(
+            Contact.alumnus_id.is_not(None),
+            Contact.unreachable_at.is_(None),
+            Contact.channel.in_(list(channels)),
+        )
+        .subquery("best")
+    )
+    query = (
+        select(
+            Alumnus.id.label("alumnus_id"),
+            best.c.cid,
+            best.c.channel,
+            best.c.address,
+            best.c.language,
+        )
+        .join(latest, and_(latest.c.aid == Alumnus.id, latest.c.rn == 1))
+        .join(best, and_(best.c.aid == Alumnus.id, best.c.rn == 1))
+        .where(
+            Alumnus.school_id == vacancy.school_id,
+            Alumnus.consent_vacancies.is_(True),
+            Alumnus.stopped_at.is_(None),
+            latest.c.status.in_(statuses),
+        )
+    )
+    majors = [m.upper() for m in vacancy.majors]
+    if ALL not in majors:
+        query = query.where(func.upper(func.trim(Alumnus.jurusan)).in_(majors))
+    return query, best
+
+
+async def count_targets(session: AsyncSession, vacancy: Vacancy) -> int:
+    query, _ = target_query(vacancy)
+    return (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+
+
+async def plan_vacancy(
+    session: AsyncSession,
+    vacancy: Vacancy,
+    *,
+    payloads: dict[str, dict[str, Any]],
+    now: datetime,
+    not_before: datetime,
+) -> int:
+    """Queue the vacancy for every recipient (INSERT ... SELECT, idempotent). Returns rows added.
+
+    `payloads` maps a language ("id", "en") to the message payload in that language."""
+    query, best = target_query(vacancy)
+    columns = OutboxMessage.__table__.c
+    payload_id = literal(payloads["id"], JSON)
+    payload_en = literal(payloads.get("en", payloads["id"]), JSON)
+    select_rows = query.with_only_columns(
+        literal(vacancy.school_id, Integer),
+        literal("vacancy", String),
+        literal(f"vacancy:{vacancy.id}:", String) + cast(Alumnus.id, String),
+        Alumnus.id,
+        best.c.cid,
+        best.c.channel,
+        best.c.address,
+        case((best.c.language == "en", payload_en), else_=payload_id),
+        literal("pending", String),
+        literal(not_before, columns.not_before.type),
+        literal(0, Integer),
+        literal(now, columns.created_at.type),
+    )
+    stmt = (
+        dialect_insert(session)(OutboxMessage)
+        .from_select(
+            [
+                "school_id",
+                "purpose",
+                "idempotency_key",
+                "alumnus_id",
+                "contact_id",
+                "channel",
+                "address",
+                "payload",
+                "status",
+                "not_before",
+                "attempts",
+                "created_at",
+            ],
+            select_rows,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
+    result = await session.execute(stmt)
+    return max(result.rowcount or 0, 0)
+
+
+async def publish(session: AsyncSession, vacancy: Vacancy, today: date, now: datetime) -> None:
+    if vacancy.status == "closed":
+        raise VacancyError(f"vacancy #{vacancy.id} is closed")
+    if vacancy.deadline < today:
+        raise VacancyError(
+            f"vacancy #{vacancy.id}: the deadline {vacancy.deadline.isoformat()} has passed"
+        )
+    if vacancy.status != "published":
+        vacancy.status = "published"
+        vacancy.published_at = now
+
+
+async def close(session: AsyncSession, vacancy: Vacancy) -> int:
+    """Close it; its messages not sent yet are cancelled. Returns how many were cancelled."""
+    vacancy.status = "closed"
+    result = await session.execute(
+        OutboxMessage.__table__.update()
+        .where(
+            OutboxMessage.purpose == "vacancy",
+            OutboxMessage.idempotency_key.like(f"vacancy:{vacancy.id}:%"),
+            OutboxMessage.status == "pending",
+        )
+        .values(status="cancelled", last_error="vacancy closed")
+    )
+    return result.rowcount or 0
+
+
+async def list_vacancies(session: AsyncSession, school_id: int) -> list[dict[str, Any]]:
+    vacancies = (
+        (
+            await session.execute(
+                select(Vacancy).where(Vacancy.school_id == school_id).order_by(Vacancy.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    interest = dict(
+        (
+            await session.execute(
+                select(VacancyInterest.vacancy_id, func.count()).group_by(
+                    VacancyInterest.vacancy_id
+                )
+            )
+        ).all()
+    )
+    out = []
+    for v in vacancies:
+        prefix = f"vacancy:{v.id}:"
+        sent = dict(
+            (
+                await session.execute(
+                    select(OutboxMessage.status, func.count())
+                    .where(OutboxMessage.idempotency_key.like(prefix + "%"))
+                    .group_by(OutboxMessage.status)
+                )
+            ).all()
+        )
+        out.append({"vacancy": v, "outbox": sent, "interested": interest.get(v.id, 0)})
+    return out
+
+
+async def record_interest(
+    session: AsyncSession, vacancy_id: int, alumnus_id: int, contact_id: int | None, now: datetime
+) -> bool:
+    """Record a tap on "Saya berminat". False when it had been recorded before."""
+    stmt = (
+        dialect_insert(session)(VacancyInterest)
+        .values(vacancy_id=vacancy_id, alumnus_id=alumnus_id, contact_id=contact_id, at=now)
+        .on_conflict_do_nothing(index_elements=["vacancy_id", "alumnus_id"])
+    )
+    result = await session.execute(stmt)
+    return (result.rowcount or 0) == 1
+
+
+@dataclass(frozen=True, slots=True)
+class Interested:
+    name: str
+    kelas: str
+    jurusan: str
+    channel: str | None
+    reach: str  # how to reach them: "wa.me/62..." / "telegram chat 123" / phone
+    phone: str | None
+    at: datetime
+
+
+async def interested(session: AsyncSession, vacancy_id: int) -> list[Interested]:
+    rows = (
+        await session.execute(
+            select(VacancyInterest, Alumnus, Contact)
+            .join(Alumnus, Alumnus.id == VacancyInterest.alumnus_id)
+            .outerjoin(Contact, Contact.id == VacancyInterest.contact_id)
+            .where(VacancyInterest.vacancy_id == vacancy_id)
+            .order_by(Alumnus.kelas, Alumnus.name)
+        )
+    ).all()
+    out = []
+    for interest, alumnus, contact in rows:
+        channel = contact.channel if contact else None
+        if channel == "whatsapp":
+            reach = f"WhatsApp +{contact.address}"
+        elif channel == "telegram":
+            reach = f"Telegram chat {contact.address}"
+        else:
+            reach = "-"
+        if alumnus.phone and channel != "whatsapp":
+            reach += f"; HP +{alumnus.phone}"
+        out.append(
+            Interested(
+                name=alumnus.name,
+                kelas=alumnus.kelas,
+                jurusan=alumnus.jurusan,
+                channel=channel,
+                reach=reach,
+                phone=alumnus.phone,
+                at=interest.at,
+            )
+        )
+    return out
