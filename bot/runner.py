@@ -18,9 +18,11 @@ from bot.app import Core, build_core
 from bot.channels.telegram import TelegramChannel
 from bot.channels.whatsapp import WhatsAppChannel
 from bot.channels.whatsapp_api import WhatsAppClient
+from bot.outreach.scheduler import Outreach, senders_of
 from bot.settings import Settings
+from bot.vacancy_hooks import install as install_vacancy_hooks
 from bot.web import WebDeps, WebServer, create_app
-from storage import contacts
+from storage import contacts, process_lock
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +79,24 @@ class Running:
 
 
 async def start(settings: Settings, *, core: Core | None = None) -> Running:
-    core = core or await build_core(settings)
+    try:  # SQLite: one `jejak run` per database file (storage/process_lock.py)
+        run_lock = process_lock.acquire(settings.database_url)
+    except process_lock.AlreadyRunning as exc:
+        raise SystemExit(f"jejak run: {exc}") from None
+    try:
+        core = core or await build_core(settings)
+    except BaseException:
+        if run_lock is not None:
+            run_lock.release()
+        raise
     stack = AsyncExitStack()
+    if run_lock is not None:
+        stack.callback(run_lock.release)
     stack.push_async_callback(core.close)
     try:
         telegram = make_telegram(core)
         whatsapp = make_whatsapp(core)
+        install_vacancy_hooks(core)  # "Saya berminat" taps, /lowongan, /peminat
         partial = [n for n in whatsapp_missing(settings) if n] if whatsapp is None else []
         if whatsapp is None and len(partial) < 4:
             log.warning("WhatsApp is off: %s not set", ", ".join(partial))
@@ -120,7 +134,12 @@ async def start(settings: Settings, *, core: Core | None = None) -> Running:
                 "no channel is configured (set TELEGRAM_BOT_TOKEN and/or the WHATSAPP_* "
                 "settings): only the HTTP server runs"
             )
-        return Running(core, web, telegram, whatsapp, deps, stack=stack)
+        outreach = Outreach(core, senders_of(telegram, whatsapp))
+        outreach.start()  # the scheduler: plan reminders/follow-ups, dispatch the outbox
+        stack.push_async_callback(outreach.stop)
+        running = Running(core, web, telegram, whatsapp, deps, stack=stack)
+        running.extras["outreach"] = outreach
+        return running
     except BaseException:
         await stack.aclose()
         raise

@@ -25,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations import engine
 from conversations.messages import Catalogue
@@ -98,20 +99,44 @@ async def publish_vacancy(
 ) -> int:
     """Publish (refused after the deadline) and queue it for every recipient. Idempotent:
     publishing again queues only people who newly match. Returns rows added."""
-    from bot.outreach.messages import vacancy_payload
-
     async with db.session() as s:
-        vacancy = await vacancies.get_vacancy(s, vacancy_id, school_id)
-        if vacancy is None:
-            raise vacancies.VacancyError(f"no vacancy #{vacancy_id}")
-        await vacancies.publish(s, vacancy, now.astimezone(zone).date(), now)
-        payloads = {lang: vacancy_payload(vacancy, school_name, cat, lang) for lang in ("id", "en")}
-        added = await vacancies.plan_vacancy(
-            s, vacancy, payloads=payloads, now=now, not_before=_quiet(settings, zone, now)
+        added = await publish_vacancy_in(
+            s,
+            vacancy_id,
+            school_id=school_id,
+            school_name=school_name,
+            cat=cat,
+            settings=settings,
+            zone=zone,
+            now=now,
         )
         await s.commit()
     log.info("vacancy %s published: %d messages queued", vacancy_id, added)
     return added
+
+
+async def publish_vacancy_in(
+    s: AsyncSession,
+    vacancy_id: int,
+    *,
+    school_id: int,
+    school_name: str,
+    cat: Catalogue,
+    settings: Any,
+    zone: ZoneInfo,
+    now: datetime,
+) -> int:
+    """`publish_vacancy` inside the caller's transaction (the caller commits)."""
+    from bot.outreach.messages import vacancy_payload
+
+    vacancy = await vacancies.get_vacancy(s, vacancy_id, school_id)
+    if vacancy is None:
+        raise vacancies.VacancyError(f"no vacancy #{vacancy_id}")
+    await vacancies.publish(s, vacancy, now.astimezone(zone).date(), now)
+    payloads = {lang: vacancy_payload(vacancy, school_name, cat, lang) for lang in ("id", "en")}
+    return await vacancies.plan_vacancy(
+        s, vacancy, payloads=payloads, now=now, not_before=_quiet(settings, zone, now)
+    )
 
 
 # ---- reminders ---------------------------------------------------------------------------

@@ -1,0 +1,110 @@
+"""`jejak outreach tick|status|resend-unknown`: the outreach scheduler's work by hand."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from bot.cli import app
+from bot.cli.common import console, fail, load_settings, run
+from storage import outbox
+from storage.models import utcnow
+
+outreach_app = typer.Typer(help="Reminders, follow-ups and the outbox.", no_args_is_help=True)
+app.add_typer(outreach_app, name="outreach")
+
+
+@outreach_app.command("tick")
+def tick_cmd() -> None:
+    """One planning pass and one dispatch pass now, then exit (cron-style use)."""
+    from bot.app import build_core
+    from bot.outreach.scheduler import Outreach, senders_of
+    from bot.runner import make_telegram, make_whatsapp
+
+    settings = load_settings()
+
+    async def go():
+        core = await build_core(settings)
+        telegram = make_telegram(core)
+        whatsapp = make_whatsapp(core)
+        try:
+            if telegram is not None:
+                await telegram.application.initialize()
+            outreach = Outreach(core, senders_of(telegram, whatsapp))
+            return await outreach.tick()
+        finally:
+            if telegram is not None:
+                await telegram.application.shutdown()
+            if whatsapp is not None:
+                await whatsapp.client.aclose()
+            await core.close()
+
+    result = run(go)
+    plan, d = result.plan, result.dispatch
+    if plan is None:
+        console.print("Planning skipped: another process holds the planner lock.")
+    else:
+        console.print(f"Planned: {plan.reminders} reminders, {plan.followups} follow-ups.")
+    console.print(
+        f"Dispatched: {d.sent} sent ({d.templated} as templates), {d.retried} to retry, "
+        f"{d.failed} failed, {d.unreachable} unreachable, {d.cancelled} cancelled, "
+        f"{d.deferred} deferred, {d.expired_unknown} newly unknown."
+    )
+
+
+@outreach_app.command("status")
+def status_cmd() -> None:
+    """Outbox counts per purpose and status (pending / sent / failed / unreachable / unknown)."""
+    from bot.cli.common import open_database
+
+    settings = load_settings()
+
+    async def go():
+        db = await open_database(settings)
+        try:
+            async with db.session() as s:
+                return await outbox.counts(s)
+        finally:
+            await db.dispose()
+
+    counts = run(go)
+    statuses = list(outbox.STATUSES)
+    table = Table("Purpose", *statuses)
+    totals = dict.fromkeys(statuses, 0)
+    for purpose in sorted(counts):
+        row = counts[purpose]
+        for st in statuses:
+            totals[st] += row.get(st, 0)
+        table.add_row(purpose, *[str(row.get(st, 0)) for st in statuses])
+    table.add_row("total", *[str(totals[st]) for st in statuses])
+    console.print(table)
+    if totals["unknown"]:
+        console.print(
+            f"{totals['unknown']} messages have an unknown fate (the sender stopped mid-send). "
+            "See docs/outreach.md; `jejak outreach resend-unknown` sends them again."
+        )
+
+
+@outreach_app.command("resend-unknown")
+def resend_unknown_cmd(
+    ids: list[int] = typer.Argument(None, help="Outbox ids (default: every unknown one)."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Queue `unknown` messages again. Some may already have arrived: they would arrive twice."""
+    from bot.cli.common import open_database
+
+    settings = load_settings()
+    if not yes and not typer.confirm("Some of these may have been delivered already. Resend?"):
+        raise fail("Nothing changed.", 1)
+
+    async def go():
+        db = await open_database(settings)
+        try:
+            async with db.session() as s:
+                n = await outbox.resend_unknown(s, utcnow(), ids or None)
+                await s.commit()
+                return n
+        finally:
+            await db.dispose()
+
+    console.print(f"{run(go)} messages queued again.")

@@ -1,0 +1,195 @@
+"""`jejak vacancy add|list|publish|close|interested`: vacancies (lowongan) from the server."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from bot.cli import app
+from bot.cli.common import console, fail, load_settings, open_with_school, run
+from bot.outreach.planner import publish_vacancy
+from conversations.messages import catalogue
+from storage import vacancies
+from storage.models import utcnow
+
+vacancy_app = typer.Typer(
+    help="Vacancies: add, publish to job-seekers, close.", no_args_is_help=True
+)
+app.add_typer(vacancy_app, name="vacancy")
+
+
+def _publish(db, school, settings, vacancy_id: int) -> int:
+    return publish_vacancy(
+        db,
+        vacancy_id,
+        school_id=school.id,
+        school_name=school.name,
+        cat=catalogue(),
+        settings=settings,
+        zone=settings.zone,
+        now=utcnow(),
+    )
+
+
+@vacancy_app.command("add")
+def add_cmd(
+    company: str = typer.Option(..., "--company"),
+    position: str = typer.Option(..., "--position"),
+    majors: str = typer.Option(..., "--majors", help='"TKJ,RPL", or "all" for every major.'),
+    location: str = typer.Option(..., "--location"),
+    deadline: str = typer.Option(..., "--deadline", help="YYYY-MM-DD"),
+    description: str | None = typer.Option(None, "--description"),
+    quota: int | None = typer.Option(None, "--quota", min=1),
+    apply_info: str | None = typer.Option(None, "--apply-info"),
+    include_kursus: bool = typer.Option(
+        False, "--include-kursus", help="Also send to graduates taking a course."
+    ),
+    publish: bool = typer.Option(False, "--publish", help="Publish (send) it right away."),
+) -> None:
+    """Add a vacancy (a draft unless --publish)."""
+    settings = load_settings()
+    try:
+        when = date.fromisoformat(deadline)
+    except ValueError:
+        raise fail(f"--deadline {deadline!r}: use YYYY-MM-DD.", 2) from None
+
+    async def go():
+        db, school = await open_with_school(settings)
+        try:
+            async with db.session() as s:
+                vacancy = await vacancies.create_vacancy(
+                    s,
+                    school.id,
+                    company=company,
+                    position=position,
+                    majors=vacancies.parse_majors(majors),
+                    location=location,
+                    deadline=when,
+                    description=description,
+                    quota=quota,
+                    apply_info=apply_info,
+                    include_kursus=include_kursus,
+                    created_by="cli",
+                )
+                await s.commit()
+            added = await _publish(db, school, settings, vacancy.id) if publish else None
+            return vacancy, added
+        finally:
+            await db.dispose()
+
+    try:
+        vacancy, added = run(go)
+    except vacancies.VacancyError as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"Vacancy #{vacancy.id} added: {escape(vacancy.position)} — {escape(vacancy.company)}"
+    )
+    if added is not None:
+        console.print(f"Published: {added} messages queued.")
+
+
+@vacancy_app.command("list")
+def list_cmd() -> None:
+    """Vacancies with their delivery counts and interest."""
+    settings = load_settings()
+
+    async def go():
+        db, school = await open_with_school(settings)
+        try:
+            async with db.session() as s:
+                return await vacancies.list_vacancies(s, school.id)
+        finally:
+            await db.dispose()
+
+    rows = run(go)
+    table = Table(
+        "ID", "Status", "Position", "Company", "Majors", "Deadline", "Queued", "Sent", "Interested"
+    )
+    for item in rows:
+        v, box = item["vacancy"], item["outbox"]
+        table.add_row(
+            str(v.id),
+            v.status,
+            escape(v.position),
+            escape(v.company),
+            ", ".join(v.majors).replace("*", "all"),
+            v.deadline.isoformat(),
+            str(sum(box.values())),
+            str(box.get("sent", 0)),
+            str(item["interested"]),
+        )
+    console.print(table)
+
+
+@vacancy_app.command("publish")
+def publish_cmd(vacancy_id: int = typer.Argument(...)) -> None:
+    """Publish a vacancy: queue it for every matching job-seeker (repeating is harmless)."""
+    settings = load_settings()
+
+    async def go():
+        db, school = await open_with_school(settings)
+        try:
+            return await _publish(db, school, settings, vacancy_id)
+        finally:
+            await db.dispose()
+
+    try:
+        added = run(go)
+    except vacancies.VacancyError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"Vacancy #{vacancy_id} published: {added} new messages queued.")
+
+
+@vacancy_app.command("close")
+def close_cmd(vacancy_id: int = typer.Argument(...)) -> None:
+    """Close a vacancy: messages not sent yet are cancelled; taps are answered "closed"."""
+    settings = load_settings()
+
+    async def go():
+        db, school = await open_with_school(settings)
+        try:
+            async with db.session() as s:
+                vacancy = await vacancies.get_vacancy(s, vacancy_id, school.id)
+                if vacancy is None:
+                    return None
+                cancelled = await vacancies.close(s, vacancy)
+                await s.commit()
+                return cancelled
+        finally:
+            await db.dispose()
+
+    cancelled = run(go)
+    if cancelled is None:
+        raise fail(f"No vacancy #{vacancy_id}.")
+    console.print(f"Vacancy #{vacancy_id} closed ({cancelled} unsent messages cancelled).")
+
+
+@vacancy_app.command("interested")
+def interested_cmd(vacancy_id: int = typer.Argument(...)) -> None:
+    """Who tapped "Saya berminat": name, class, major, channel, how to reach them."""
+    settings = load_settings()
+
+    async def go():
+        db, school = await open_with_school(settings)
+        try:
+            async with db.session() as s:
+                vacancy = await vacancies.get_vacancy(s, vacancy_id, school.id)
+                if vacancy is None:
+                    return None
+                return await vacancies.interested(s, vacancy.id)
+        finally:
+            await db.dispose()
+
+    people = run(go)
+    if people is None:
+        raise fail(f"No vacancy #{vacancy_id}.")
+    table = Table("Name", "Class", "Major", "Channel", "Reach")
+    for p in people:
+        table.add_row(
+            escape(p.name), escape(p.kelas), escape(p.jurusan), p.channel or "-", escape(p.reach)
+        )
+    console.print(table)
+    console.print(f"{len(people)} interested.")

@@ -1,0 +1,127 @@
+"""Outreach in the running process: an APScheduler 3 AsyncIOScheduler with two interval jobs.
+
+- `plan` (every `plan_every` s, default 60): reminders and follow-ups, under the planner
+  lock (one process plans at a time on PostgreSQL);
+- `dispatch` (every `dispatch_every` s, default 2): send what is due (`Dispatcher.dispatch_due`).
+Each job runs at most once at a time (`max_instances=1`, `coalesce=True`); a pass that takes
+longer than the interval simply delays the next one. `Outreach.tick()` is the same work once
+(`jejak outreach tick`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.channels.base import Sender
+from bot.outreach.dispatcher import Dispatcher, DispatchStats, build_dispatcher
+from bot.outreach.planner import PlanResult, plan_due
+from storage.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class TickResult:
+    plan: PlanResult | None  # None: another process holds the planner lock
+    dispatch: DispatchStats
+
+
+class Outreach:
+    def __init__(
+        self,
+        core: Any,
+        senders: Mapping[str, Sender],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        plan_every: float = 60.0,
+        dispatch_every: float = 2.0,
+        **dispatcher_kwargs: Any,
+    ) -> None:
+        self.core = core
+        self.clock = clock
+        self.zone = ZoneInfo(core.school.timezone or core.settings.timezone)
+        self.dispatcher: Dispatcher = build_dispatcher(
+            core, senders, clock=clock, **dispatcher_kwargs
+        )
+        self.plan_every = plan_every
+        self.dispatch_every = dispatch_every
+        self.scheduler: AsyncIOScheduler | None = None
+
+    async def plan(self) -> PlanResult | None:
+        core = self.core
+        return await plan_due(
+            core.db,
+            school_id=core.school.id,
+            school_name=core.school.name,
+            flow=core.flow,
+            settings=core.settings,
+            zone=self.zone,
+            now=self.clock(),
+        )
+
+    async def dispatch(self) -> DispatchStats:
+        return await self.dispatcher.dispatch_due()
+
+    async def tick(self) -> TickResult:
+        plan = await self.plan()
+        return TickResult(plan, await self.dispatch())
+
+    async def _job(self, name: str, fn) -> None:
+        try:
+            result = await fn()
+            if name == "plan" and result and (result.reminders or result.followups):
+                log.info(
+                    "outreach: planned %d reminders, %d follow-ups",
+                    result.reminders,
+                    result.followups,
+                )
+        except Exception:
+            log.exception("outreach %s job failed", name)
+
+    def start(self) -> AsyncIOScheduler:
+        scheduler = AsyncIOScheduler(timezone=self.zone)
+        scheduler.add_job(
+            self._job,
+            "interval",
+            args=("plan", self.plan),
+            seconds=self.plan_every,
+            id="outreach-plan",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=self.clock(),
+        )
+        scheduler.add_job(
+            self._job,
+            "interval",
+            args=("dispatch", self.dispatch),
+            seconds=self.dispatch_every,
+            id="outreach-dispatch",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=self.clock(),
+        )
+        scheduler.start()
+        self.scheduler = scheduler
+        return scheduler
+
+    async def stop(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.scheduler = None
+
+
+def senders_of(telegram: Any | None, whatsapp: Any | None) -> dict[str, Sender]:
+    """The Sender of each running channel (the WhatsApp channel's client sends)."""
+    senders: dict[str, Sender] = {}
+    if telegram is not None:
+        senders["telegram"] = telegram
+    if whatsapp is not None:
+        senders["whatsapp"] = getattr(whatsapp, "client", whatsapp)
+    return senders
