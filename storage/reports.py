@@ -227,42 +227,25 @@ def _alumni_filters(school_id: int, graduation_year: int | None, kelas: str | No
     return filters
 
 
-def current_responses(filters: list):
-    """Subquery `cur`: each alumnus's newest completed response, for alumni matching `filters`.
+def current_response_join():
+    """(cur, on): a `response` alias and the LEFT JOIN condition that picks, for each alumnus,
+    their newest completed response (by completed_at, then id).
 
-    Columns: alumnus_id, response_id, status, completed_at, channel, source.
+    The condition is a correlated "top 1" lookup on the (alumnus_id, completed_at) index: one
+    index probe per graduate on SQLite and PostgreSQL alike (a window-function subquery joined
+    back was planned as a nested scan by SQLite).
     """
-    ranked = (
-        select(
-            Response.alumnus_id.label("alumnus_id"),
-            Response.id.label("response_id"),
-            Response.status.label("status"),
-            Response.completed_at.label("completed_at"),
-            Response.channel.label("channel"),
-            Response.source.label("source"),
-            func.row_number()
-            .over(
-                partition_by=Response.alumnus_id,
-                order_by=(Response.completed_at.desc(), Response.id.desc()),
-            )
-            .label("rn"),
-        )
-        .join(Alumnus, Alumnus.id == Response.alumnus_id)
-        .where(Response.completed_at.is_not(None), *filters)
-        .subquery("ranked")
+    cur = Response.__table__.alias("cur")
+    newest = Response.__table__.alias("newest")
+    top = (
+        select(newest.c.id)
+        .where(newest.c.alumnus_id == Alumnus.id, newest.c.completed_at.is_not(None))
+        .order_by(newest.c.completed_at.desc(), newest.c.id.desc())
+        .limit(1)
+        .correlate(Alumnus)
+        .scalar_subquery()
     )
-    return (
-        select(
-            ranked.c.alumnus_id,
-            ranked.c.response_id,
-            ranked.c.status,
-            ranked.c.completed_at,
-            ranked.c.channel,
-            ranked.c.source,
-        )
-        .where(ranked.c.rn == 1)
-        .subquery("cur")
-    )
+    return cur, cur.c.id == top
 
 
 async def latest_year_of_class(session: AsyncSession, school_id: int, kelas: str) -> int | None:
@@ -321,12 +304,12 @@ async def class_summary(
         if graduation_year is None:
             graduation_year = await latest_year_of_class(session, school_id, kelas)
         filters = _alumni_filters(school_id, graduation_year, kelas)
-        cur = current_responses(filters)
-        answered_flag = case((cur.c.response_id.is_(None), 0), else_=1)
+        cur, on_current = current_response_join()
+        answered_flag = case((cur.c.id.is_(None), 0), else_=1)
         counts = await session.execute(
             select(answered_flag.label("answered"), cur.c.status, func.count().label("n"))
             .select_from(Alumnus)
-            .outerjoin(cur, cur.c.alumnus_id == Alumnus.id)
+            .outerjoin(cur, on_current)
             .where(*filters)
             .group_by(answered_flag, cur.c.status)
         )
@@ -343,8 +326,8 @@ async def class_summary(
             await session.execute(
                 select(Alumnus.id, Alumnus.name, Alumnus.phone, Alumnus.stopped_at)
                 .select_from(Alumnus)
-                .outerjoin(cur, cur.c.alumnus_id == Alumnus.id)
-                .where(*filters, cur.c.response_id.is_(None))
+                .outerjoin(cur, on_current)
+                .where(*filters, cur.c.id.is_(None))
                 .order_by(Alumnus.name, Alumnus.id)
             )
         ).all()
@@ -409,10 +392,10 @@ async def school_recap(
 ) -> list[RecapRow]:
     """Per graduation year and major, sorted by year then major (one grouped query)."""
     filters = _alumni_filters(school_id, graduation_year, kelas)
-    cur = current_responses(filters)
+    cur, on_current = current_response_join()
     relevance = Answer.__table__.alias("rel")
     start = Answer.__table__.alias("sm")
-    answered_flag = case((cur.c.response_id.is_(None), 0), else_=1)
+    answered_flag = case((cur.c.id.is_(None), 0), else_=1)
     relevance_text = cast(relevance.c.value, Text)
     start_text = cast(start.c.value, Text)
     stmt = (
@@ -426,16 +409,16 @@ async def school_recap(
             func.count().label("n"),
         )
         .select_from(Alumnus)
-        .outerjoin(cur, cur.c.alumnus_id == Alumnus.id)
+        .outerjoin(cur, on_current)
         .outerjoin(
             relevance,
-            (relevance.c.response_id == cur.c.response_id)
+            (relevance.c.response_id == cur.c.id)
             & (relevance.c.field == "relevance")
             & cur.c.status.in_(BMW_STATUSES),
         )
         .outerjoin(
             start,
-            (start.c.response_id == cur.c.response_id)
+            (start.c.response_id == cur.c.id)
             & (start.c.field == "start_month")
             & cur.c.status.in_(("bekerja", "wirausaha")),
         )
@@ -489,7 +472,7 @@ async def answered_since(
         if graduation_year is None:
             graduation_year = await latest_year_of_class(session, school_id, kelas)
         filters = _alumni_filters(school_id, graduation_year, kelas)
-        cur = current_responses(filters)
+        cur, on_current = current_response_join()
         earlier = (
             select(func.count())
             .where(
@@ -502,7 +485,7 @@ async def answered_since(
         )
         rows = await session.execute(
             select(Alumnus.id, Alumnus.name, cur.c.status, cur.c.completed_at, earlier)
-            .join(cur, cur.c.alumnus_id == Alumnus.id)
+            .join(cur, on_current)
             .where(*filters, cur.c.completed_at >= since)
             .order_by(Alumnus.name, Alumnus.id)
         )
@@ -533,7 +516,7 @@ async def export_rows(
     (one row per person); rows arrive in batches through a server-side cursor.
     """
     filters = _alumni_filters(school_id, graduation_year, kelas)
-    cur = current_responses(filters)
+    cur, on_current = current_response_join()
     pivot = [
         func.max(case((Answer.field == f, cast(Answer.value, Text)), else_=None)).label(f)
         for f in EXPORT_ANSWER_FIELDS
@@ -553,8 +536,8 @@ async def export_rows(
     stmt = (
         select(*group, *pivot)
         .select_from(Alumnus)
-        .outerjoin(cur, cur.c.alumnus_id == Alumnus.id)
-        .outerjoin(Answer, Answer.response_id == cur.c.response_id)
+        .outerjoin(cur, on_current)
+        .outerjoin(Answer, Answer.response_id == cur.c.id)
         .where(*filters)
         .group_by(*group)
         .order_by(Alumnus.graduation_year, Alumnus.kelas, Alumnus.name, Alumnus.id)
@@ -591,7 +574,7 @@ __all__ = [
     "answered_since",
     "class_summary",
     "classify_nonresponder",
-    "current_responses",
+    "current_response_join",
     "export_rows",
     "latest_year_of_class",
     "median_from_histogram",
