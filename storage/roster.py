@@ -22,6 +22,7 @@ title line above it is fine.
   header, read with openpyxl in read-only mode. The kind is taken from the content, not the name.
 - Row numbers are the spreadsheet's: the first line of the file (usually the header) is row 1.
   Completely blank rows are skipped silently.
+- Cells written as ``="0071234501"`` (a spreadsheet trick to keep leading zeros) are unwrapped.
 - ``nisn``: 10 digits, kept as text. A number that lost its leading zeros in Excel (8 or 9 digits,
   or a numeric cell such as 12345678.0) is padded back to 10 digits (a note counts them).
   Scientific notation (1.23E+09: the digits are gone), other characters, fewer than 8 or more
@@ -326,7 +327,10 @@ def _text(value: Any) -> str:
         return str(int(value))
     if isinstance(value, datetime):
         return value.date().isoformat()
-    return " ".join(str(value).replace("\u00a0", " ").split())
+    text = " ".join(str(value).replace("\u00a0", " ").split())
+    if len(text) > 2 and text.startswith('="') and text.endswith('"'):  # ="0071234501" trick
+        text = text[2:-1].strip()
+    return text
 
 
 def _parse_nisn(value: Any) -> tuple[str | None, str | None, bool]:

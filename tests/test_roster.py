@@ -297,3 +297,26 @@ async def test_large_import_is_batched(db, tmp_path):
     assert (first.added, first.rejected) == (3000, [])
     second = await import_roster(db, school_id, path)
     assert (second.added, second.updated, second.unchanged) == (0, 0, 3000)
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        ("sep=;\nnisn;nama;tanggal_lahir;kelas;jurusan;tahun_lulus;wali_kelas\n{row}", "utf-8"),
+        ("nisn\tnama\ttanggal_lahir\tkelas\tjurusan\ttahun_lulus\twali_kelas\n{row}", "utf-16"),
+        ("nisn,nama,tanggal_lahir,kelas,jurusan,tahun_lulus,wali_kelas\r\n{row}", "utf-8"),
+    ],
+    ids=["excel-sep-line", "utf16-tab", "formula-quoted"],
+)
+def test_other_excel_export_shapes(tmp_path, data, encoding):
+    delimiter = ";" if "sep=" in data else "\t" if encoding == "utf-16" else ","
+    cells = ['="0071234501"', "Adi", "14/03/2007", "XII TKJ 1", "TKJ", "2025", ""]
+    if delimiter == ",":
+        cells[0] = '"=""0071234501"""'
+    path = tmp_path / "export.csv"
+    path.write_bytes(data.format(row=delimiter.join(cells)).encode(encoding))
+    parsed = read_roster(path, today=TODAY)
+    assert parsed.rejected == []
+    assert [(r.row_number, r.nisn, r.birth_date) for r in parsed.rows] == [
+        (2, "0071234501", date(2007, 3, 14))
+    ]
