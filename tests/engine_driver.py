@@ -122,6 +122,10 @@ class Driver:
     def media(self) -> Result:
         return self.send(self._inbound(InputKind.MEDIA))
 
+    def action(self, value: str) -> Result:
+        """A non-questionnaire button (e.g. a vacancy's "interested")."""
+        return self.send(self._inbound(InputKind.ACTION, value=value))
+
     def _inbound(self, kind: InputKind, **kw: Any) -> Inbound:
         return Inbound(channel=self.channel, address=self.address, kind=kind, **kw)
 
