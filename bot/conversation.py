@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import metrics
 from conversations import engine
 from conversations.engine import Context, LookupResult
 from conversations.messages import Catalogue
@@ -165,6 +166,7 @@ class ConversationService:
                     if response is not None:
                         response.completed_at = utcnow()
                         response.status = eff.status
+                        metrics.completion(contact.channel)
             elif isinstance(eff, engine.ShowData):
                 replies.append(Reply(text=await self._data_text(session, contact)))
             elif isinstance(eff, engine.DeleteData):

@@ -4,6 +4,7 @@ GET  /webhooks/whatsapp   Meta's verification handshake (hub.mode, .verify_token
 POST /webhooks/whatsapp   inbound events; only with a valid X-Hub-Signature-256
 POST /webhooks/telegram   Telegram webhook mode; only with the secret token header
 GET  /healthz             database and channels
+GET  /metrics             Prometheus text format (bot/metrics.py)
 """
 
 from __future__ import annotations
@@ -96,7 +97,11 @@ def create_app(deps: WebDeps) -> Starlette:
                 raise ValueError("not an update")
         except ValueError:
             return PlainTextResponse("malformed", status_code=400)
-        await deps.telegram.enqueue_json(data)
+        try:  # answered only once handled: see TelegramChannel.process_json
+            await deps.telegram.process_json(data)
+        except Exception:  # noqa: BLE001  (Telegram delivers it again; the dedupe holds)
+            log.exception("telegram webhook update %s failed", data.get("update_id"))
+            return PlainTextResponse("error", status_code=500)
         return PlainTextResponse("ok")
 
     async def healthz(_request: Request) -> Response:
@@ -112,11 +117,22 @@ def create_app(deps: WebDeps) -> Starlette:
         code = 200 if body["status"] == "ok" else 503
         return JSONResponse(body, status_code=code)
 
+    async def metrics_endpoint(_request: Request) -> Response:
+        from bot import metrics
+
+        try:
+            body = await metrics.render(deps.db)
+        except Exception as exc:  # noqa: BLE001  (the process metrics still count)
+            log.warning("metrics: the outbox gauges could not be read: %s", type(exc).__name__)
+            body = await metrics.render(None)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
+
     routes: list[BaseRoute] = [
         Route("/webhooks/whatsapp", whatsapp_verify, methods=["GET"]),
         Route("/webhooks/whatsapp", whatsapp_event, methods=["POST"]),
         Route("/webhooks/telegram", telegram_event, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         *deps.extra_routes,
     ]
     return Starlette(routes=routes)

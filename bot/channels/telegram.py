@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from telegram import (
@@ -27,6 +29,7 @@ from telegram.constants import ChatType, MessageLimit
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, TypeHandler
 
+from bot import metrics
 from bot.channels.base import SendResult, SendStatus, Template
 from bot.channels.reply_ids import action_reply_id, choice_reply_id, decode_reply_id
 from bot.conversation import ConversationService
@@ -215,6 +218,10 @@ class TelegramChannel:
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
         self.mode = "stopped"
+        # for /healthz (wall-clock epoch seconds; None until it happened)
+        self.last_update_at: float | None = None
+        self.last_send_at: float | None = None
+        self.last_send_error: str | None = None
 
     @property
     def bot(self):
@@ -255,8 +262,32 @@ class TelegramChannel:
         if update is not None:
             await self.application.update_queue.put(update)
 
+    async def process_json(self, data: dict) -> None:
+        """One update posted to the webhook endpoint, handled before this returns: through the
+        same per-chat ordered processor and handler as polling; raises if handling failed.
+
+        The endpoint answers Telegram only afterwards, so an update is acknowledged once its
+        answer is committed and its replies sent: a failure makes Telegram deliver it again
+        (the inbound record makes that harmless), and with several workers behind a load
+        balancer one chat's next update cannot overtake the previous one (Telegram sends a
+        chat's updates in order, waiting for each answer)."""
+        update = Update.de_json(data, self.bot)
+        if update is None:
+            return
+        await self.application.update_processor.process_update(
+            update, self._on_update(update, None)
+        )
+
     def health(self) -> dict[str, Any]:
-        return {"mode": self.mode, "running": bool(self.application.running)}
+        app = self.application
+        info: dict[str, Any] = {"mode": self.mode, "running": bool(app.running)}
+        if self.mode == "polling":
+            info["polling"] = bool(app.updater and app.updater.running)
+        info["last_update_at"] = _iso(self.last_update_at)
+        info["last_send_at"] = _iso(self.last_send_at)
+        if self.last_send_error:
+            info["last_send_error"] = self.last_send_error
+        return info
 
     async def stop(self) -> None:
         app = self.application
@@ -282,18 +313,28 @@ class TelegramChannel:
         await self.application.process_update(update)
 
     async def _on_update(self, update: Update, _context) -> None:
+        self.last_update_at = time.time()
+        try:
+            outcome = await self._handle_update(update)
+        except Exception:
+            metrics.update_handled(CHANNEL, "error")
+            raise
+        metrics.update_handled(CHANNEL, outcome)
+
+    async def _handle_update(self, update: Update) -> str:
         if update.callback_query is not None:
             with contextlib.suppress(TelegramError):
                 await update.callback_query.answer()
         inbound = to_inbound(update)
         if inbound is None:
             await self._maybe_group_hint(update)
-            return
+            return "ignored"
         outcome = await self.service.handle(inbound)
         if outcome.duplicate:
-            return
+            return "duplicate"
         await self._mark_tapped(update, outcome)
         await self.send_replies(inbound.address, outcome.replies)
+        return "processed"
 
     async def _maybe_group_hint(self, update: Update) -> None:
         message = update.message
@@ -348,6 +389,7 @@ class TelegramChannel:
         for index, chunk in enumerate(chunks):
             is_last = index == len(chunks) - 1
             for attempt in range(3 if retry else 1):
+                started = time.perf_counter()
                 try:
                     message = await self.bot.send_message(
                         chat_id=int(address) if address.lstrip("-").isdigit() else address,
@@ -355,17 +397,21 @@ class TelegramChannel:
                         reply_markup=markup if is_last else None,
                     )
                     last_id = str(message.message_id)
+                    self._attempted(started)
                     break
                 except RetryAfter as exc:
+                    self._attempted(started, exc)
                     wait = _seconds(exc.retry_after)
                     if not retry or attempt == 2:
                         return SendResult(SendStatus.RETRY, retry_after=wait, error_code="429")
                     await asyncio.sleep(wait)
                 except Forbidden as exc:
+                    self._attempted(started, exc)
                     if self.on_unreachable is not None:
                         await self.on_unreachable(CHANNEL, address, str(exc.message)[:200])
                     return SendResult(SendStatus.UNREACHABLE, error_code="403", error=exc.message)
                 except BadRequest as exc:
+                    self._attempted(started, exc)
                     if "chat not found" in exc.message.lower():
                         if self.on_unreachable is not None:
                             await self.on_unreachable(CHANNEL, address, exc.message[:200])
@@ -375,10 +421,35 @@ class TelegramChannel:
                     log.warning("telegram rejected a message: %s", exc.message)
                     return SendResult(SendStatus.FAILED, error_code="400", error=exc.message)
                 except (TimedOut, TelegramError) as exc:
+                    self._attempted(started, exc)
                     if not retry or attempt == 2:
                         return SendResult(SendStatus.RETRY, retry_after=2.0, error=str(exc)[:200])
                     await asyncio.sleep(0.5 * (attempt + 1))
         return SendResult(SendStatus.SENT, external_id=last_id)
+
+    def _attempted(self, started: float, exc: TelegramError | None = None) -> None:
+        """Metrics and health for one send attempt (one Bot API call)."""
+        seconds = time.perf_counter() - started
+        if exc is None:
+            self.last_send_at = time.time()
+            metrics.send_attempt(CHANNEL, seconds, "sent")
+            return
+        if isinstance(exc, RetryAfter):
+            code, result = "429", "retry"
+        elif isinstance(exc, Forbidden):
+            code, result = "403", "unreachable"
+        elif isinstance(exc, BadRequest):
+            code, result = "400", "failed"
+        else:
+            code, result = type(exc).__name__, "retry"
+        self.last_send_error = f"{code} at {_iso(time.time())}"
+        metrics.send_attempt(CHANNEL, seconds, result, code)
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
 def _seconds(value: Any) -> float:

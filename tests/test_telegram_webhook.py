@@ -1,0 +1,205 @@
+"""Telegram webhook mode end to end: `bot.runner.start` (the process `jejak run` starts) registers
+its webhook with a secret at a fake Bot API server, which then POSTs every update to
+`/webhooks/telegram` on the bot's own HTTP server; replies go back through the fake API.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from bot.runner import Running, start
+from storage.invitations import ensure_invitations
+from storage.models import Answer, Contact, InboundEvent
+from storage.roster import import_roster
+from tests.fakes.telegram_api import FakeBotApi
+from tests.harness import SAMPLE_ROSTER, TelegramChat, make_settings
+
+pytestmark = pytest.mark.postgres
+
+ADI = "0071234501"
+SECRET = "s3cret-Token_42"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+async def fake_api():
+    with FakeBotApi() as api:
+        yield api
+
+
+async def start_bot(db_url: str, api: FakeBotApi, *, webhook: bool) -> tuple[Running, dict]:
+    port = free_port()
+    extra = {}
+    if webhook:
+        extra = {
+            "telegram_webhook_url": f"http://127.0.0.1:{port}/webhooks/telegram",
+            "telegram_webhook_secret": SECRET,
+        }
+    settings = make_settings(
+        db_url,
+        telegram_bot_token=api.token,
+        telegram_api_url=api.url,
+        http_port=port,
+        **extra,
+    )
+    running = await start(settings)
+    await import_roster(running.core.db, running.core.school.id, SAMPLE_ROSTER)
+    codes = {
+        a.nisn: c for a, c in await ensure_invitations(running.core.db, running.core.school.id)
+    }
+    return running, codes
+
+
+@pytest.fixture
+async def webhook_bot(fake_api, db_url, db):  # `db` migrates (and resets PostgreSQL) first
+    running, codes = await start_bot(db_url, fake_api, webhook=True)
+    yield running, codes
+    await running.stop()
+
+
+async def count(running: Running, model) -> int:
+    async with running.core.db.session() as s:
+        return (await s.execute(select(func.count()).select_from(model))).scalar_one()
+
+
+def url(running: Running, path: str) -> str:
+    return f"http://127.0.0.1:{running.web.port}{path}"
+
+
+async def test_webhook_registered_with_secret_and_a_whole_questionnaire(webhook_bot, fake_api):
+    running, codes = webhook_bot
+    hook = fake_api.webhook
+    assert hook["url"] == url(running, "/webhooks/telegram")
+    assert hook["secret_token"] == SECRET
+    assert "callback_query" in (hook["allowed_updates"] or [])
+    assert running.telegram.mode == "webhook"
+
+    chat = TelegramChat(fake_api, 7001)
+    assert "Apakah Anda setuju?" in await chat.send(f"/start {codes[ADI]}")
+    assert "Adi Pratama" in await chat.tap("Setuju")
+    await chat.tap("Ya, benar")
+    assert "kegiatan utama" in await chat.tap("Ya")
+    await chat.tap("1. Bekerja")
+    # a burst: the fake delivers one chat's updates one at a time, each after the previous
+    # POST was answered; the bot answers only once an update is handled, so order holds
+    for text in ("PT Maju Jaya", "Teknisi Jaringan"):
+        fake_api.push_text(7001, text)
+    await fake_api.await_new_messages(7001, 2)
+    await chat.tap("1. Perusahaan swasta")
+    for text in ("2", "07/2025", "pkl", "lewati", "sangat sesuai", "Praktik lebih banyak"):
+        fake_api.push_text(7001, text)
+    replies = await fake_api.await_new_messages(7001, 6)
+    assert "Terima kasih, jawaban Anda sudah tersimpan" in (replies[-1].text or "")
+
+    async with running.core.db.session() as s:
+        answers = dict((await s.execute(select(Answer.field, Answer.value))).all())
+    assert answers["employer"] == "PT Maju Jaya"
+    assert answers["job_title"] == "Teknisi Jaringan"
+    assert answers["start_month"] == "07/2025"
+    assert answers["school_feedback"] == "Praktik lebih banyak"
+    deliveries = fake_api.webhook_deliveries
+    assert deliveries and all(d["status"] == 200 for d in deliveries)
+    assert len(deliveries) == await count(running, InboundEvent)
+
+    async with httpx.AsyncClient() as client:
+        health = (await client.get(url(running, "/healthz"))).json()
+    telegram = health["channels"]["telegram"]
+    assert telegram["mode"] == "webhook" and telegram["running"] is True
+    assert telegram["last_update_at"] and telegram["last_send_at"]
+    assert health["database"] == "ok"
+
+
+async def test_redelivered_update_is_answered_once(webhook_bot, fake_api):
+    running, codes = webhook_bot
+    chat = TelegramChat(fake_api, 7002)
+    update = fake_api.push_text(7002, f"/start {codes[ADI]}")
+    await fake_api.await_new_messages(7002, 1)
+    events = await count(running, InboundEvent)
+    for _ in range(2):  # Telegram redelivers after a timeout it did not see answered
+        resp = await fake_api.adeliver_webhook(
+            url(running, "/webhooks/telegram"), update, secret_token=SECRET
+        )
+        assert resp.status_code == 200
+    assert len(fake_api.messages(7002)) == 1
+    assert await count(running, InboundEvent) == events
+    assert "Adi Pratama" in await chat.tap("Setuju")
+
+
+@pytest.mark.parametrize("secret", [None, "wrong-secret", SECRET.lower()])
+async def test_webhook_without_the_secret_is_refused_and_nothing_stored(
+    webhook_bot, fake_api, secret
+):
+    running, codes = webhook_bot
+    update = {
+        "update_id": 990001,
+        "message": {
+            "message_id": 1,
+            "date": 1700000000,
+            "chat": {"id": 7003, "type": "private", "first_name": "Eve"},
+            "from": {"id": 7003, "is_bot": False, "first_name": "Eve"},
+            "text": f"/start {codes[ADI]}",
+        },
+    }
+    resp = await fake_api.adeliver_webhook(
+        url(running, "/webhooks/telegram"), update, secret_token=secret
+    )
+    assert resp.status_code == 403
+    assert await count(running, InboundEvent) == 0
+    assert await count(running, Contact) == 0
+    assert fake_api.messages(7003) == []
+
+
+async def test_malformed_webhook_body_is_a_400(webhook_bot):
+    running, _ = webhook_bot
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with httpx.AsyncClient() as client:
+        for body in (b"not json", b"[1, 2]", b'{"no_update_id": 1}'):
+            resp = await client.post(
+                url(running, "/webhooks/telegram"), content=body, headers=headers
+            )
+            assert resp.status_code == 400
+    assert await count(running, InboundEvent) == 0
+
+
+async def test_polling_stays_the_default(fake_api, db_url, db):
+    running, codes = await start_bot(db_url, fake_api, webhook=False)
+    try:
+        assert running.telegram.mode == "polling"
+        assert not fake_api.webhook.get("url")
+        chat = TelegramChat(fake_api, 7004)
+        assert "Apakah Anda setuju?" in await chat.send(f"/start {codes[ADI]}")
+        assert fake_api.webhook_deliveries == []
+        async with httpx.AsyncClient() as client:
+            resp = await client.post(
+                url(running, "/webhooks/telegram"),
+                json={"update_id": 1},
+                headers={"X-Telegram-Bot-Api-Secret-Token": "anything"},
+            )
+            assert resp.status_code == 404  # the endpoint is off in polling mode
+            health = (await client.get(url(running, "/healthz"))).json()
+        assert health["channels"]["telegram"]["mode"] == "polling"
+        assert health["channels"]["telegram"]["polling"] is True
+    finally:
+        await running.stop()
+
+
+async def test_webhook_url_without_secret_refuses_to_start(fake_api, db_url, db):
+    settings = make_settings(
+        db_url,
+        telegram_bot_token=fake_api.token,
+        telegram_api_url=fake_api.url,
+        http_port=free_port(),
+        telegram_webhook_url="https://bot.example.sch.id/webhooks/telegram",
+    )
+    with pytest.raises(SystemExit, match="TELEGRAM_WEBHOOK_SECRET"):
+        await start(settings)
+    assert not fake_api.webhook.get("url")
