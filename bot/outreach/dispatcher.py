@@ -110,7 +110,10 @@ class Dispatcher:
             "whatsapp": settings.whatsapp_rate_per_second,
         }
         self.limiter = limiter or make_limiter(db, rates)
-        self.pacer = pacer or ChatPacer({"telegram": settings.telegram_rate_per_chat_per_second})
+        self.pacer = pacer or ChatPacer(
+            {"telegram": settings.telegram_rate_per_chat_per_second},
+            clock=lambda: clock().timestamp(),  # the rows' clock: due times stay consistent
+        )
         self.worker = worker or f"{os.getpid()}-{secrets.token_hex(3)}"
         self.page_size = page_size
         self.concurrency = concurrency
@@ -118,6 +121,7 @@ class Dispatcher:
         self.sending_lease = sending_lease
         self.max_attempts = settings.outbox_max_attempts
         self._sem = asyncio.Semaphore(concurrency)
+        self._in_flight: set[tuple[str, str]] = set()
 
     # -- public --
     async def expire_stale(self) -> int:
@@ -149,7 +153,10 @@ class Dispatcher:
                     if (stop and stop.is_set()) or (max_rows is not None and handled >= max_rows):
                         await self._release_rest(page[index:])
                         return stats
-                    wait = self.pacer.wait_needed(row.channel, row.address)
+                    chat = (row.channel, row.address)
+                    wait = self.pacer.wait_needed(*chat)
+                    if chat in self._in_flight:
+                        wait = max(wait, self.pacer.interval.get(row.channel, 0.0), 0.05)
                     if wait > 0:
                         async with self.db.session() as s:
                             due = self.clock() + timedelta(seconds=wait)
@@ -157,9 +164,8 @@ class Dispatcher:
                             await s.commit()
                         stats.deferred += 1
                         continue
-                    await self.limiter.acquire(row.channel)
-                    self.pacer.note(row.channel, row.address)
                     await self._sem.acquire()
+                    self._in_flight.add(chat)
                     handled += 1
                     task = asyncio.create_task(self._run_row(row, stats))
                     tasks.add(task)
@@ -215,6 +221,7 @@ class Dispatcher:
             log.exception("outbox row %s: unexpected error", row.id)
             stats.errors.append(f"{row.id}: {exc!r}")
         finally:
+            self._in_flight.discard((row.channel, row.address))
             self._sem.release()
 
     async def _begin(self, row: outbox.Claimed) -> Prepared | None:
@@ -243,6 +250,12 @@ class Dispatcher:
             stats.cancelled += 1
             return
         sender = self.senders[row.channel]
+        # the send slot is taken right before the request, so the platform sees our pace
+        await self.limiter.acquire(row.channel)
+        chat_wait = self.pacer.wait_needed(row.channel, row.address)
+        if chat_wait > 0:  # the chat's previous message left less than a second ago
+            await asyncio.sleep(chat_wait)
+        self.pacer.note(row.channel, row.address)
         now = self.clock()
         template = window_template(
             self.settings, row.channel, row.purpose, row.payload, prepared.last_inbound_at, now

@@ -2,7 +2,7 @@
 
 Both are *schedules*, not bursty buckets: message k of a channel may leave at
 `start + k / rate`, so the platform never sees more than `rate` messages in any window. We pace at
-`HEADROOM` (97%) of the configured rate, which keeps network jitter from tipping a 1-second
+`HEADROOM` (96%) of the configured rate, which keeps network jitter from tipping a 1-second
 sliding window over the platform's limit and still clears the 95% target.
 
 - `LocalRateLimiter`: in-process (SQLite deployments are one process).
@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from storage.db import Database
 
-HEADROOM = 0.97
+HEADROOM = 0.96
 
 
 class LocalRateLimiter:

@@ -1,0 +1,344 @@
+"""The dispatcher against the fake Bot API (real python-telegram-bot) and the fake Graph API
+(real WhatsAppClient): pacing within Telegram's limits, recovery from 429/403/5xx, the
+crash rule, WhatsApp's 24-hour rule and its error codes."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import build_core
+from bot.channels.whatsapp_api import WhatsAppClient
+from bot.outreach.dispatcher import build_dispatcher
+from bot.runner import make_telegram
+from storage import outbox
+from storage.models import Alumnus, Contact, OutboxMessage, utcnow
+from tests.fakes.graph_api import FakeGraphApi
+from tests.fakes.telegram_api import FakeBotApi
+from tests.harness import make_settings
+
+pytestmark = pytest.mark.postgres
+
+
+class Clock:
+    """Real time plus a controllable offset (retries become due when the test says so)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def jump(self, **kw) -> None:
+        self.offset += timedelta(**kw)
+
+
+@pytest.fixture
+async def fake_tg():
+    with FakeBotApi() as api:
+        yield api
+
+
+@pytest.fixture
+async def core(db, db_url, fake_tg):
+    settings = make_settings(
+        db_url,
+        telegram_bot_token=fake_tg.token,
+        telegram_api_url=fake_tg.url,
+        quiet_hours_start="00:00",
+        quiet_hours_end="00:00",  # no quiet hours in these tests
+        outbox_max_attempts=3,
+    )
+    c = await build_core(settings)
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+async def telegram(core):
+    channel = make_telegram(core)
+    await channel.application.initialize()
+    yield channel
+    await channel.application.shutdown()
+
+
+_serial = itertools.count()
+
+
+async def add_people(core, n: int, channel: str = "telegram", **contact) -> list[tuple[int, int]]:
+    """n alumni with one contact each; returns [(alumnus_id, contact_id)]."""
+    out = []
+    start = len([a for a in await _all_addresses(core, channel)])
+    async with core.db.session() as s:
+        for i in range(n):
+            a = Alumnus(
+                school_id=core.school.id,
+                nisn=f"{next(_serial):010d}",
+                name=f"Person {i}",
+                birth_date=datetime(2007, 1, 1).date(),
+                kelas="XII TKJ 1",
+                jurusan="TKJ",
+                graduation_year=2025,
+            )
+            s.add(a)
+            await s.flush()
+            k = start + i
+            address = str(1000 + k) if channel == "telegram" else f"6281{k:08d}"
+            c = Contact(channel=channel, address=address, alumnus_id=a.id, state={}, **contact)
+            s.add(c)
+            await s.flush()
+            out.append((a.id, c.id))
+        await s.commit()
+    return out
+
+
+async def _all_addresses(core, channel: str) -> list[str]:
+    async with core.db.session() as s:
+        return list(
+            (await s.execute(select(Contact.address).where(Contact.channel == channel))).scalars()
+        )
+
+
+async def queue(core, people, purpose="notice", tag="t", **payload) -> None:
+    async with core.db.session() as s:
+        rows = []
+        for aid, cid in people:
+            contact = await s.get(Contact, cid)
+            rows.append(
+                {
+                    "school_id": core.school.id,
+                    "purpose": purpose,
+                    "idempotency_key": f"{tag}:{cid}",
+                    "alumnus_id": aid,
+                    "contact_id": cid,
+                    "channel": contact.channel,
+                    "address": contact.address,
+                    "payload": {"text": payload.get("text", f"Halo {tag}"), **payload},
+                }
+            )
+        await outbox.enqueue(s, rows)
+        await s.commit()
+
+
+async def statuses(core) -> dict[str, int]:
+    async with core.db.session() as s:
+        rows = (await s.execute(select(OutboxMessage.status))).scalars().all()
+    out: dict[str, int] = {}
+    for st in rows:
+        out[st] = out.get(st, 0) + 1
+    return out
+
+
+async def drain(dispatcher, clock: Clock | None = None, rounds: int = 20) -> None:
+    """Dispatch until nothing is pending (retries are made due by jumping the clock)."""
+    for _ in range(rounds):
+        await dispatcher.dispatch_due()
+        async with dispatcher.db.session() as s:
+            left = (
+                await s.execute(select(OutboxMessage.id).where(OutboxMessage.status == "pending"))
+            ).first()
+        if left is None:
+            return
+        if clock is not None:
+            clock.jump(seconds=30)
+        else:
+            await asyncio.sleep(0.5)
+    raise AssertionError("outbox did not drain")
+
+
+async def test_broadcast_within_telegram_limits(core, telegram, fake_tg):
+    """150 recipients + 3 messages to one chat at the fake server's 30/s + 1/s per chat."""
+    fake_tg.set_limits(enabled=True, global_per_second=30, per_chat_per_second=1)
+    people = await add_people(core, 150)
+    await queue(core, people, tag="a")
+    await queue(core, people[:1], tag="b", text="second")
+    await queue(core, people[:1], tag="c", text="third")
+    dispatcher = build_dispatcher(core, {"telegram": telegram})
+    started = asyncio.get_running_loop().time()
+    await drain(dispatcher)
+    elapsed = asyncio.get_running_loop().time() - started
+    assert fake_tg.stats().get("429", 0) == 0, fake_tg.stats()
+    assert await statuses(core) == {"sent": 152}
+    assert len(fake_tg.messages()) == 152
+    assert sorted(int(c.chat_id) for c in fake_tg.messages()) == sorted(
+        [1000 + i for i in range(150)] + [1000, 1000]
+    )
+    # the paced rate: 152 messages at <= 30/s need about 5 s; no faster than the limit
+    assert elapsed >= 150 / 30 - 0.5
+    times = [c.time for c in fake_tg.messages(1000)]
+    assert all(b - a >= 1.0 for a, b in zip(times, times[1:], strict=False)), times
+
+
+async def test_recovery_from_429_403_and_5xx(core, telegram, fake_tg):
+    people = await add_people(core, 12)
+    blocked_aid, blocked_cid = people[3]
+    await queue(core, people, tag="a")
+    await queue(core, [people[3]], tag="b")  # a second row for the blocked chat: cancelled
+    fake_tg.block(1003)
+    fake_tg.fail_next(2, status=429, retry_after=1)
+    fake_tg.fail_next(2, status=502)
+    dispatcher = build_dispatcher(core, {"telegram": telegram})
+    await drain(dispatcher)
+    st = await statuses(core)
+    assert st == {"sent": 11, "unreachable": 1, "cancelled": 1}, st
+    delivered = [int(c.chat_id) for c in fake_tg.messages()]
+    assert sorted(delivered) == sorted(1000 + i for i in range(12) if i != 3)  # each once
+    async with core.db.session() as s:
+        contact = await s.get(Contact, blocked_cid)
+        assert contact.unreachable_at is not None
+        retried = (
+            (await s.execute(select(OutboxMessage).where(OutboxMessage.attempts > 1)))
+            .scalars()
+            .all()
+        )
+    assert len(retried) >= 2  # the 429s and 5xx were retried, not dropped
+
+
+async def test_retries_are_bounded(core, telegram, fake_tg):
+    people = await add_people(core, 2)
+    await queue(core, people, tag="a")
+    fake_tg.fail_next(10, status=500, chat_id=1000)
+    clock = Clock()
+    dispatcher = build_dispatcher(core, {"telegram": telegram}, clock=clock)
+    await drain(dispatcher, clock)
+    async with core.db.session() as s:
+        rows = {r.address: r for r in (await s.execute(select(OutboxMessage))).scalars().all()}
+    assert rows["1000"].status == "failed" and rows["1000"].attempts == 3
+    assert rows["1001"].status == "sent" and rows["1001"].attempts == 1
+
+
+async def test_crash_rule_sending_becomes_unknown_and_is_never_resent(core, telegram, fake_tg):
+    people = await add_people(core, 3)
+    await queue(core, people, tag="a")
+    now = utcnow()
+    async with core.db.session() as s:
+        # row 1: a dead process was mid-send; row 2: a dead process had only leased it
+        claimed = await outbox.claim_page(
+            s, "dead-worker", now, limit=2, channels=["telegram"], lease=timedelta(seconds=60)
+        )
+        assert await outbox.mark_sending(s, claimed[0].id, "dead-worker", now)
+        await s.commit()
+    clock = Clock()
+    dispatcher = build_dispatcher(
+        core, {"telegram": telegram}, clock=clock, sending_lease=timedelta(minutes=5)
+    )
+    await dispatcher.dispatch_due()
+    # the leased row is not taken before its lease ends; the third row is sent
+    assert [int(c.chat_id) for c in fake_tg.messages()] == [1002]
+    clock.jump(minutes=6)
+    stats = await dispatcher.dispatch_due()
+    assert stats.expired_unknown == 1
+    assert sorted(int(c.chat_id) for c in fake_tg.messages()) == [1001, 1002]
+    assert await statuses(core) == {"sent": 2, "unknown": 1}
+    # never resent automatically
+    clock.jump(minutes=60)
+    await dispatcher.dispatch_due()
+    assert len(fake_tg.messages()) == 2
+    # the operator decides
+    async with core.db.session() as s:
+        assert await outbox.resend_unknown(s, clock()) == 1
+        await s.commit()
+    await dispatcher.dispatch_due()
+    assert sorted(int(c.chat_id) for c in fake_tg.messages()) == [1000, 1001, 1002]
+
+
+async def test_stop_and_closed_vacancy_cancel_at_send_time(core, telegram, fake_tg):
+    people = await add_people(core, 2)
+    await queue(core, people, tag="a")
+    async with core.db.session() as s:
+        alumnus = await s.get(Alumnus, people[0][0])
+        alumnus.stopped_at = utcnow()
+        await s.commit()
+    dispatcher = build_dispatcher(core, {"telegram": telegram})
+    await dispatcher.dispatch_due()
+    assert [int(c.chat_id) for c in fake_tg.messages()] == [1001]
+    assert await statuses(core) == {"sent": 1, "cancelled": 1}
+
+
+# ---- WhatsApp ----------------------------------------------------------------------------
+@pytest.fixture
+async def fake_wa():
+    with FakeGraphApi(enforce_24h=True) as api:
+        yield api
+
+
+async def test_whatsapp_24h_rule_templates_and_errors(core, fake_wa):
+    now = utcnow()
+    inside = await add_people(core, 2, "whatsapp", last_inbound_at=now - timedelta(hours=1))
+    outside = await add_people(core, 1, "whatsapp", last_inbound_at=now - timedelta(days=3))
+    for _, cid in inside:
+        async with core.db.session() as s:
+            fake_wa.note_inbound((await s.get(Contact, cid)).address, now - timedelta(hours=1))
+    payload = {
+        "text": "Lowongan: Teknisi",
+        "options": [{"code": "interest", "label": "Saya berminat", "short": "Saya berminat"}],
+        "action": "interest:7",
+        "template": {
+            "params": ["Teknisi", "PT A", "Bekasi", "01-04-2026"],
+            "buttons": ["a:interest:7"],
+        },
+    }
+    await queue(core, inside + outside, purpose="vacancy", tag="v", **payload)
+    # the first person's window closed on Meta's side meanwhile: 131047, resent as template
+    fake_wa.fail_next(1, 131047, to=f"6281{0:08d}")
+    client = WhatsAppClient(fake_wa.url, "PNID", fake_wa.access_token)
+    try:
+        dispatcher = build_dispatcher(core, {"whatsapp": client})
+        await dispatcher.dispatch_due()
+    finally:
+        await client.aclose()
+    sent = {c.to: c for c in fake_wa.sent()}
+    assert set(sent) == {f"6281{i:08d}" for i in range(3)}
+    assert sent["628100000001"].type == "interactive"
+    assert sent["628100000001"].button_ids == ["a:interest:7"]
+    assert sent["628100000000"].template_name == "jejak_lowongan"  # after 131047
+    assert sent["628100000002"].template_name == "jejak_lowongan"  # outside the window
+    assert not [e for e in fake_wa.errors() if e.error_code == 131047 and e.to != "628100000000"]
+    assert await statuses(core) == {"sent": 3}
+
+
+async def test_whatsapp_unreachable_and_throttling(core, fake_wa):
+    now = utcnow()
+    people = await add_people(core, 3, "whatsapp", last_inbound_at=now - timedelta(hours=1))
+    for i in range(3):
+        fake_wa.note_inbound(f"6281{i:08d}", now - timedelta(hours=1))
+    await queue(core, people, tag="n")
+    await queue(core, people[:1], tag="m")
+    fake_wa.fail_recipient("628100000000", 131026)
+    fake_wa.fail_next(1, 130429, to="628100000001")
+    client = WhatsAppClient(fake_wa.url, "PNID", fake_wa.access_token)
+    clock = Clock()
+    try:
+        dispatcher = build_dispatcher(core, {"whatsapp": client}, clock=clock)
+        await drain(dispatcher, clock)
+    finally:
+        await client.aclose()
+    assert await statuses(core) == {"sent": 2, "unreachable": 1, "cancelled": 1}
+    async with core.db.session() as s:
+        contact = await s.get(Contact, people[0][1])
+        assert contact.unreachable_at is not None
+    assert sorted(c.to for c in fake_wa.sent()) == ["628100000001", "628100000002"]
+
+
+def test_window_template_is_the_one_rule():
+    from bot.outreach.messages import window_template
+    from bot.settings import Settings
+
+    settings = Settings(_env_file=None)
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    payload = {"template": {"params": ["a"]}}
+    assert window_template(settings, "telegram", "vacancy", payload, None, now) is None
+    assert (
+        window_template(settings, "whatsapp", "vacancy", payload, now - timedelta(hours=2), now)
+        is None
+    )
+    t = window_template(settings, "whatsapp", "reminder", payload, now - timedelta(hours=24), now)
+    assert t is not None and t.name == settings.whatsapp_template_reminder
+    assert t.parameters == ("a",)
+    assert window_template(settings, "whatsapp", "followup", payload, None, now).name == (
+        settings.whatsapp_template_followup
+    )
