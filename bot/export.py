@@ -88,9 +88,7 @@ def _text(value: Any) -> str | None:
 
 def lulusan_record(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
     """One export row (column -> value) from a `storage.reports.export_rows` dict."""
-    answers = {k: row.get(k) for k in row}
-    answers["status"] = row.get("status")
-    derived = derive(answers, row["tahun_lulus"]) if row.get("status") else {}
+    derived = derive(row, row["tahun_lulus"]) if row.get("status") else {}
     answered_at: datetime | None = row.get("answered_at")
     record: dict[str, Any] = {
         "nisn": row["nisn"],
