@@ -70,7 +70,7 @@ def create_app(deps: WebDeps) -> Starlette:
             return PlainTextResponse("forbidden", status_code=403)
         try:
             parsed = parse_webhook(json.loads(raw))
-        except (ValueError, MalformedWebhook) as exc:
+        except (ValueError, RecursionError) as exc:  # MalformedWebhook is a ValueError
             reason = str(exc) if isinstance(exc, MalformedWebhook) else "body is not JSON"
             log.warning("malformed whatsapp webhook: %s", reason)
             return PlainTextResponse("malformed", status_code=400)

@@ -3,23 +3,44 @@
 `BotUnderTest` builds the real Core on a given database URL, imports the sample roster, creates
 invitation codes, and starts the real Telegram channel (python-telegram-bot, long polling)
 against a `FakeBotApi`. `TelegramChat` drives one person's chat and waits for the bot's replies.
+
+`RunningBot` starts the whole process the way `jejak run` does (`bot.runner.start`: HTTP server,
+WhatsApp webhook, Telegram); `whatsapp_overrides(api)` points WhatsApp at a `FakeGraphApi`.
+`WhatsAppChat` drives one person's WhatsApp chat through signed webhooks to the real endpoint.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import select
+import httpx
+from sqlmodel import func, select
 
 from bot.app import Core, build_core
-from bot.runner import make_telegram
+from bot.runner import Running, make_telegram
+from bot.runner import start as start_process
 from bot.settings import Settings
 from storage.invitations import ensure_invitations
-from storage.models import Alumnus, Answer, Contact, Response
+from storage.models import Alumnus, Answer, Contact, Delivery, Response
 from storage.roster import import_roster
+from tests.fakes.graph_api import (
+    DEFAULT_PHONE_NUMBER_ID,
+    FakeGraphApi,
+    GraphCall,
+    contact,
+    inbound_button_reply,
+    inbound_list_reply,
+    inbound_template_button,
+    inbound_text,
+    sign,
+    webhook_envelope,
+)
 from tests.fakes.telegram_api import FakeBotApi
 
 SAMPLE_ROSTER = Path(str(resources.files("bot").joinpath("sample_roster.csv")))
@@ -125,3 +146,171 @@ class TelegramChat:
     def last_text(self) -> str:
         message = self.api.last_message(self.chat_id)
         return (message or {}).get("text", "")
+
+
+# ---- the whole process (`jejak run`) and WhatsApp ------------------------------------------
+WA_APP_SECRET = "test-app-secret"
+WA_VERIFY_TOKEN = "test-verify-token"
+WA_PHONE_NUMBER_ID = DEFAULT_PHONE_NUMBER_ID
+
+
+def whatsapp_overrides(api: FakeGraphApi) -> dict[str, Any]:
+    """Settings that turn the WhatsApp channel on against `api` (a FakeGraphApi)."""
+    return {
+        "whatsapp_access_token": api.access_token,
+        "whatsapp_phone_number_id": WA_PHONE_NUMBER_ID,
+        "whatsapp_app_secret": WA_APP_SECRET,
+        "whatsapp_verify_token": WA_VERIFY_TOKEN,
+        "whatsapp_api_url": api.url,
+        "http_host": "127.0.0.1",
+        "http_port": 0,  # an ephemeral port; `RunningBot.base_url` tells which
+    }
+
+
+@dataclass
+class RunningBot(BotUnderTest):
+    """The process `jejak run` starts (`bot.runner.start`): HTTP server, WhatsApp webhook,
+    Telegram long polling when a token is set. Seeds the sample roster and invitations."""
+
+    running: Running | None = None
+    http: httpx.AsyncClient | None = None  # one client for the test's webhook POSTs
+
+    async def start(self, *, seed: bool = True) -> RunningBot:
+        self.running = await start_process(self.settings)
+        self.http = httpx.AsyncClient(timeout=10, verify=False)
+        self.core = self.running.core
+        if seed:
+            await import_roster(self.core.db, self.core.school.id, SAMPLE_ROSTER)
+            invites = await ensure_invitations(self.core.db, self.core.school.id)
+            self.codes = {a.nisn: code for a, code in invites}
+        return self
+
+    async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+            self.http = None
+        if self.running is not None:
+            await self.running.stop()
+            self.running = None
+            self.core = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.running.web.port}"
+
+    @property
+    def whatsapp_url(self) -> str:
+        return f"{self.base_url}/webhooks/whatsapp"
+
+    async def settle(self) -> None:
+        """Wait until the WhatsApp background work scheduled so far is done."""
+        if self.running is not None and self.running.whatsapp is not None:
+            await self.running.whatsapp.drain()
+
+    async def deliveries(self) -> list[Delivery]:
+        async with self.core.db.session() as s:
+            rows = await s.execute(select(Delivery).order_by(Delivery.id))
+            return list(rows.scalars().all())
+
+    async def count(self, model: Any) -> int:
+        async with self.core.db.session() as s:
+            return (await s.execute(select(func.count()).select_from(model))).scalar_one()
+
+
+class WhatsAppChat:
+    """One person's WhatsApp chat: posts signed webhooks (Meta's shapes) to the bot's real HTTP
+    endpoint and reads what the bot sent through the FakeGraphApi. Each input waits until the
+    bot's background work is done, then returns the text of all new messages to this person
+    (`.batch` holds them as GraphCalls)."""
+
+    def __init__(self, bot: RunningBot, api: FakeGraphApi, wa_id: str, name: str = "Budi") -> None:
+        self.bot = bot
+        self.api = api
+        self.wa_id = wa_id
+        self.name = name
+        self.batch: list[GraphCall] = []
+        self._seen = 0
+
+    # -- raw --
+    def envelope(self, *messages: dict, statuses: Iterable[dict] = ()) -> dict:
+        return webhook_envelope(
+            messages=messages, statuses=statuses, contacts=[contact(self.wa_id, self.name)]
+        )
+
+    async def post(self, payload: Any, signature: str | None = None) -> httpx.Response:
+        """POST a whole webhook body (dict or raw bytes) as Meta does, signed with the app
+        secret unless `signature` is given ("" omits the header)."""
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        signature = sign(body, WA_APP_SECRET) if signature is None else signature
+        if signature:
+            headers["X-Hub-Signature-256"] = signature
+        self.api.note_inbound(self.wa_id)  # the fake's 24-hour window, when enforced
+        return await self.bot.http.post(self.bot.whatsapp_url, content=body, headers=headers)
+
+    def new_messages(self) -> list[GraphCall]:
+        sent = self.api.sent(self.wa_id)
+        new, self._seen = sent[self._seen :], len(sent)
+        return new
+
+    async def deliver(self, *messages: dict, expect_reply: bool = True) -> str:
+        response = await self.post(self.envelope(*messages))
+        assert response.status_code == 200, response.text
+        await self.bot.settle()
+        self.batch = self.new_messages()
+        if expect_reply:
+            assert self.batch, "the bot sent nothing"
+        return "\n\n".join(c.text or "" for c in self.batch)
+
+    # -- what a person does --
+    async def send(self, text: str) -> str:
+        return await self.deliver(inbound_text(self.wa_id, text))
+
+    async def tap(self, title: str) -> str:
+        """Tap the reply button or list row titled `title` (or whose id ends in ":<title>")
+        on the newest interactive message, the way WhatsApp reports it."""
+        message = self.last_interactive()
+        assert message is not None, "no interactive message to tap"
+        kind = message.interactive.get("type")
+        if kind == "button":
+            choices = list(zip(message.button_ids, message.button_titles, strict=True))
+        else:
+            choices = [(row["id"], row["title"]) for row in message.list_rows]
+        match = [(rid, t) for rid, t in choices if t == title or rid.rsplit(":", 1)[-1] == title]
+        assert len(match) == 1, f"{title!r} is not one of {choices}"
+        rid, shown = match[0]
+        if kind == "button":
+            msg = inbound_button_reply(self.wa_id, rid, shown, context_id=message.message_id)
+        else:
+            msg = inbound_list_reply(self.wa_id, rid, shown, context_id=message.message_id)
+        return await self.deliver(msg)
+
+    async def tap_template(self, payload: str, text: str) -> str:
+        """A template's quick-reply button (`type: button`)."""
+        return await self.deliver(inbound_template_button(self.wa_id, payload, text))
+
+    # -- what the person sees --
+    def last_interactive(self) -> GraphCall | None:
+        return next((c for c in reversed(self.api.sent(self.wa_id)) if c.interactive), None)
+
+    def buttons(self) -> list[str]:
+        last = self.api.sent(self.wa_id)[-1:]
+        return last[0].button_titles if last else []
+
+    def rows(self) -> list[str]:
+        last = self.api.sent(self.wa_id)[-1:]
+        return [row["title"] for row in last[0].list_rows] if last else []
+
+    def last_text(self) -> str:
+        last = self.api.sent(self.wa_id)[-1:]
+        return (last[0].text or "") if last else ""
+
+
+def is_our_error(record: logging.LogRecord) -> bool:
+    """An ERROR logged by Jejak's own code (bot, storage, conversations), e.g. "whatsapp event
+    failed" from a background task that the webhook's 200 no longer reports."""
+    return record.levelno >= logging.ERROR and record.name.split(".")[0] in (
+        "bot",
+        "storage",
+        "conversations",
+    )

@@ -18,20 +18,23 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from bot.channels.base import SendResult, SendStatus, Template
 from bot.channels.whatsapp_api import WhatsAppClient
 from bot.channels.whatsapp_events import ParsedWebhook, StatusUpdate
+from bot.channels.whatsapp_render import MAX_BUTTONS
 from bot.conversation import ConversationService
 from conversations.types import Inbound, Reply
 from storage import contacts
 from storage.db import Database
-from storage.models import Delivery, utcnow
+from storage.models import Contact, Delivery, utcnow
 
 log = logging.getLogger(__name__)
 CHANNEL = "whatsapp"
 SERVICE_WINDOW = timedelta(hours=24)
 UNREACHABLE_CODES = {131026}
+LIST_BUTTON_KEY = "whatsapp.list_button"  # catalogue: the list button's label per language
 
 StatusListener = Callable[[StatusUpdate], Awaitable[None]]
 
@@ -61,7 +64,9 @@ class WhatsAppChannel:
         for inbound in parsed.messages:
             self._spawn(self._chain(inbound.address, self._handle(inbound)))
         for status in parsed.statuses:
-            self._spawn(self._on_status(status))
+            # in the recipient's chain: after the reply whose Delivery row it updates was
+            # recorded, and one status of a message at a time
+            self._spawn(self._chain(status.recipient, self._on_status(status)))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -103,24 +108,14 @@ class WhatsAppChannel:
 
     # -- delivery statuses --
     async def _on_status(self, status: StatusUpdate) -> None:
-        async with self.db.session() as session:
-            row = (
-                await session.execute(
-                    select(Delivery).where(
-                        Delivery.channel == CHANNEL, Delivery.external_id == status.wamid
-                    )
-                )
-            ).scalar_one_or_none()
-            if row is None:
-                row = Delivery(channel=CHANNEL, external_id=status.wamid, kind="unknown")
-                session.add(row)
+        def apply(row: Delivery) -> None:
             if _rank(status.status) >= _rank(row.status):  # statuses may arrive out of order
                 row.status = status.status
             if status.error_code is not None:
                 row.error_code = str(status.error_code)
                 row.error_title = (status.error_title or "")[:200] or None
-            row.updated_at = utcnow()
-            await session.commit()
+
+        await self._upsert(status.wamid, "unknown", None, apply)
         if status.status == "failed" and status.error_code in UNREACHABLE_CODES:
             await contacts.mark_unreachable(
                 self.db, CHANNEL, status.recipient, f"whatsapp {status.error_code}"
@@ -133,26 +128,72 @@ class WhatsAppChannel:
         self, address: str, reply: Reply, *, template: Template | None = None
     ) -> SendResult:
         """Sender protocol: one attempt, classified; records the wamid for status tracking."""
-        result = await self.client.send(address, reply, template=template)
+        list_button = None
+        if template is None and len(reply.options) > MAX_BUTTONS:  # may become a list
+            list_button = await self._list_button(address)
+        result = await self.client.send(address, reply, template=template, list_button=list_button)
         if result.status == SendStatus.SENT and result.external_id:
             await self._record(address, result.external_id, "template" if template else "reply")
         elif result.status == SendStatus.UNREACHABLE:
             await contacts.mark_unreachable(self.db, CHANNEL, address, result.error_code or "")
         return result
 
+    async def _list_button(self, address: str) -> str | None:
+        cat = self.service.cat
+        if not cat.has(LIST_BUTTON_KEY):
+            return None
+        async with self.db.session() as session:
+            lang = (
+                await session.execute(
+                    select(Contact.language).where(
+                        Contact.channel == CHANNEL, Contact.address == address
+                    )
+                )
+            ).scalar_one_or_none()
+        return cat.t(LIST_BUTTON_KEY, lang or self.service.default_language)
+
     async def _record(self, address: str, wamid: str, kind: str) -> None:
+        def apply(row: Delivery) -> None:
+            row.kind = kind
+            if row.contact_id is None:
+                row.contact_id = contact_id
+
         async with self.db.session() as session:
             contact_id = await contacts.contact_id(session, CHANNEL, address)
-            session.add(
-                Delivery(
-                    channel=CHANNEL,
-                    external_id=wamid,
-                    contact_id=contact_id,
-                    kind=kind,
-                    status="accepted",
-                )
-            )
-            await session.commit()
+        await self._upsert(wamid, kind, contact_id, apply)
+
+    async def _upsert(
+        self,
+        wamid: str,
+        kind: str,
+        contact_id: int | None,
+        apply: Callable[[Delivery], None],
+    ) -> None:
+        """Create or update the Delivery row of `wamid`. A status may come before the send
+        was recorded (Meta is fast; another process): whoever inserts second updates."""
+        for attempt in range(2):
+            async with self.db.session() as session:
+                row = (
+                    await session.execute(
+                        select(Delivery).where(
+                            Delivery.channel == CHANNEL, Delivery.external_id == wamid
+                        )
+                    )
+                ).scalar_one_or_none()
+                if row is None:
+                    row = Delivery(
+                        channel=CHANNEL, external_id=wamid, contact_id=contact_id, kind=kind
+                    )
+                    session.add(row)
+                apply(row)
+                row.updated_at = utcnow()
+                try:
+                    await session.commit()
+                    return
+                except IntegrityError:
+                    await session.rollback()
+                    if attempt:
+                        raise
 
 
 _ORDER = {"accepted": 0, "unknown": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}

@@ -233,9 +233,12 @@ class WhatsAppClient:
         *,
         template: Template | None = None,
         attempt: int = 0,
+        list_button: str | None = None,
     ) -> SendResult:
         """Show `reply` to `address`, or send `template` instead when given (outside the
         24-hour window the caller passes the template; `reply` is then not sent).
+        `list_button` labels an interactive list's button in the person's language (default:
+        the client's `list_button`).
 
         A reply may need several messages (long text, text before buttons): they are sent in
         order and the first failure is returned (the parts before it were delivered); on
@@ -243,7 +246,7 @@ class WhatsAppClient:
         if template is not None:
             payloads = [render_template(address, template)]
         else:
-            payloads = render(address, reply, list_button=self.list_button)
+            payloads = render(address, reply, list_button=list_button or self.list_button)
         if not payloads:
             return SendResult(SendStatus.FAILED, error_code="empty", error="nothing to send")
         result = SendResult(SendStatus.FAILED, error_code="empty", error="nothing to send")
