@@ -351,7 +351,7 @@ def step(
 
 def _on_start(run: _Run, code: str | None) -> None:
     stage = run.s.get("stage", "new")
-    if code:
+    if code and stage in ("consent", "ask_id"):  # used after consent / looked up below
         run.s["code"] = code.strip()
     if stage in ("new", "refused", "deleted"):
         run.reset()

@@ -823,3 +823,22 @@ def test_keyword_parsing():
     assert keyword("PT Data Prima") == (None, "")
     assert keyword("") == (None, "")
     assert keyword("/") == (None, "")
+
+
+@pytest.mark.parametrize("stage", ["confirm", "ask_dob", "verify_dob", "q", "done"])
+def test_another_link_opened_mid_way_does_not_replace_the_code_being_used(stage):
+    """The shell marks the invitation in state["code"] as used on Link: it must be the one that
+    identified the person, not a link opened later (a sibling's, on the same phone)."""
+    d = at_stage(stage)
+    code_before = d.state.get("code")
+    out = d.start(LINA.code)
+    assert d.state.get("code") == code_before and d.stage == stage
+    assert out.lookups == [] and out.replies
+
+
+def test_a_newer_link_before_consent_is_the_one_used():
+    d = at_stage("consent")
+    d.start(LINA.code)
+    assert d.stage == "consent" and d.state["code"] == LINA.code
+    out = d.text("setuju")
+    assert out.lookups == [Lookup("code", code=LINA.code)] and "Lina Marlina" in out.text
