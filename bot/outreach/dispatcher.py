@@ -243,6 +243,14 @@ class Dispatcher:
         return prepared
 
     async def _send_row(self, row: outbox.Claimed, stats: DispatchStats) -> None:
+        # The send slot is taken first, then the row is marked `sending` (one short commit),
+        # then the request goes: the platform sees our pace give or take one commit, and a row
+        # is `sending` only for its own request (never while it waits for a slot).
+        await self.limiter.acquire(row.channel)
+        chat_wait = self.pacer.wait_needed(row.channel, row.address)
+        if chat_wait > 0:  # the chat's previous message left less than a second ago
+            await asyncio.sleep(chat_wait)
+        self.pacer.note(row.channel, row.address)
         prepared = await self._begin(row)
         if prepared is None:
             return
@@ -250,12 +258,6 @@ class Dispatcher:
             stats.cancelled += 1
             return
         sender = self.senders[row.channel]
-        # the send slot is taken right before the request, so the platform sees our pace
-        await self.limiter.acquire(row.channel)
-        chat_wait = self.pacer.wait_needed(row.channel, row.address)
-        if chat_wait > 0:  # the chat's previous message left less than a second ago
-            await asyncio.sleep(chat_wait)
-        self.pacer.note(row.channel, row.address)
         now = self.clock()
         template = window_template(
             self.settings, row.channel, row.purpose, row.payload, prepared.last_inbound_at, now
