@@ -227,25 +227,63 @@ def _alumni_filters(school_id: int, graduation_year: int | None, kelas: str | No
     return filters
 
 
-def current_response_join():
-    """(cur, on): a `response` alias and the LEFT JOIN condition that picks, for each alumnus,
-    their newest completed response (by completed_at, then id).
+def current_response_join(filters: list, dialect: str, *, narrow: bool = False):
+    """(cur, on): a selectable with the columns of `response` (id, alumnus_id, status,
+    completed_at, channel, source) and the LEFT JOIN condition to `alumnus` that picks each
+    alumnus's newest completed response (by completed_at, then id).
 
-    The condition is a correlated "top 1" lookup on the (alumnus_id, completed_at) index: one
-    index probe per graduate on SQLite and PostgreSQL alike (a window-function subquery joined
-    back was planned as a nested scan by SQLite).
+    Each backend gets the form its planner runs best (measured with 300,000 graduates):
+    - SQLite: a correlated "top 1" lookup on the (alumnus_id, completed_at) index, one index
+      probe per graduate (SQLite planned the window-function join below as a nested scan);
+    - PostgreSQL: a window function over the school's completed responses, hash-joined (the
+      correlated form costs a sub-plan per graduate there), except for `narrow` selections
+      (one class), where the few index probes of the correlated form are cheapest.
     """
-    cur = Response.__table__.alias("cur")
-    newest = Response.__table__.alias("newest")
-    top = (
-        select(newest.c.id)
-        .where(newest.c.alumnus_id == Alumnus.id, newest.c.completed_at.is_not(None))
-        .order_by(newest.c.completed_at.desc(), newest.c.id.desc())
-        .limit(1)
-        .correlate(Alumnus)
-        .scalar_subquery()
+    if dialect == "sqlite" or narrow:
+        cur = Response.__table__.alias("cur")
+        newest = Response.__table__.alias("newest")
+        top = (
+            select(newest.c.id)
+            .where(newest.c.alumnus_id == Alumnus.id, newest.c.completed_at.is_not(None))
+            .order_by(newest.c.completed_at.desc(), newest.c.id.desc())
+            .limit(1)
+            .correlate(Alumnus)
+            .scalar_subquery()
+        )
+        return cur, cur.c.id == top
+    scope = Alumnus.__table__.alias("scope")
+    scoped = [_rebind(f, scope) for f in filters]
+    ranked = (
+        select(
+            Response.id.label("id"),
+            Response.alumnus_id.label("alumnus_id"),
+            Response.status.label("status"),
+            Response.completed_at.label("completed_at"),
+            Response.channel.label("channel"),
+            Response.source.label("source"),
+            func.row_number()
+            .over(
+                partition_by=Response.alumnus_id,
+                order_by=(Response.completed_at.desc(), Response.id.desc()),
+            )
+            .label("rn"),
+        )
+        .join(scope, scope.c.id == Response.alumnus_id)
+        .where(Response.completed_at.is_not(None), *scoped)
+        .subquery("ranked")
     )
-    return cur, cur.c.id == top
+    cur = select(*(ranked.c[name] for name in _CUR_COLUMNS)).where(ranked.c.rn == 1).subquery("cur")
+    return cur, cur.c.alumnus_id == Alumnus.id
+
+
+_CUR_COLUMNS = ("id", "alumnus_id", "status", "completed_at", "channel", "source")
+
+
+def _rebind(clause, alias):
+    """The same filter on `alias` instead of the `alumnus` table."""
+    from sqlalchemy.sql.util import ClauseAdapter
+
+    return ClauseAdapter(alias).traverse(clause)
 
 
 async def latest_year_of_class(session: AsyncSession, school_id: int, kelas: str) -> int | None:
@@ -304,7 +342,9 @@ async def class_summary(
         if graduation_year is None:
             graduation_year = await latest_year_of_class(session, school_id, kelas)
         filters = _alumni_filters(school_id, graduation_year, kelas)
-        cur, on_current = current_response_join()
+        cur, on_current = current_response_join(
+            filters, db.engine.dialect.name, narrow=kelas is not None
+        )
         answered_flag = case((cur.c.id.is_(None), 0), else_=1)
         counts = await session.execute(
             select(answered_flag.label("answered"), cur.c.status, func.count().label("n"))
@@ -392,7 +432,9 @@ async def school_recap(
 ) -> list[RecapRow]:
     """Per graduation year and major, sorted by year then major (one grouped query)."""
     filters = _alumni_filters(school_id, graduation_year, kelas)
-    cur, on_current = current_response_join()
+    cur, on_current = current_response_join(
+        filters, db.engine.dialect.name, narrow=kelas is not None
+    )
     relevance = Answer.__table__.alias("rel")
     start = Answer.__table__.alias("sm")
     answered_flag = case((cur.c.id.is_(None), 0), else_=1)
@@ -472,7 +514,9 @@ async def answered_since(
         if graduation_year is None:
             graduation_year = await latest_year_of_class(session, school_id, kelas)
         filters = _alumni_filters(school_id, graduation_year, kelas)
-        cur, on_current = current_response_join()
+        cur, on_current = current_response_join(
+            filters, db.engine.dialect.name, narrow=kelas is not None
+        )
         earlier = (
             select(func.count())
             .where(
@@ -516,7 +560,9 @@ async def export_rows(
     (one row per person); rows arrive in batches through a server-side cursor.
     """
     filters = _alumni_filters(school_id, graduation_year, kelas)
-    cur, on_current = current_response_join()
+    cur, on_current = current_response_join(
+        filters, db.engine.dialect.name, narrow=kelas is not None
+    )
     pivot = [
         func.max(case((Answer.field == f, cast(Answer.value, Text)), else_=None)).label(f)
         for f in EXPORT_ANSWER_FIELDS
