@@ -93,12 +93,12 @@ class ConversationService:
         contact, created = await queries.get_or_create_contact(
             session, inbound.channel, inbound.address, lang
         )
+        # stamped now, written with the new state at commit (one UPDATE of the contact)
         now = utcnow()
-        contact.last_inbound_at = now
-        contact.updated_at = now
         for hook in self.hooks:
             replies = await hook(session, contact, inbound)
             if replies is not None:
+                contact.last_inbound_at = contact.updated_at = now
                 return Outcome(replies=replies)
         state: dict[str, Any] = dict(contact.state or {}) or engine.initial_state(contact.language)
         before_answers = dict(state.get("answers") or {})
@@ -117,10 +117,13 @@ class ConversationService:
             await queries.sync_answers(
                 session, contact.response_id, before_answers, new_state.get("answers") or {}
             )
-            response = await session.get(Response, contact.response_id)
-            if response is not None:
-                response.last_question = new_state.get("node")
-                response.status = (new_state.get("answers") or {}).get("status")
+            await queries.touch_response(
+                session,
+                contact.response_id,
+                new_state.get("node"),
+                (new_state.get("answers") or {}).get("status"),
+            )
+        contact.last_inbound_at = contact.updated_at = now
         contact.state = new_state
         contact.language = new_state.get("lang", contact.language)
         return Outcome(replies=replies, chosen_label=result.chosen_label)

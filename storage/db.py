@@ -2,10 +2,14 @@
 
 SQLite runs in WAL mode with a busy timeout and foreign keys on. No session is meant to be
 held across a network call: open one with `db.session()`, do the reads and writes, commit, leave.
+On SQLite, hot write paths wrap their transaction in `db.writer()`: one writer at a time in the
+process, queued on an asyncio lock instead of colliding in SQLite, whose busy handler sleeps for
+up to 100 ms per retry (measured in bench/: 4-6x the throughput of colliding writers).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -53,6 +57,7 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writer: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -66,6 +71,19 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessionmaker() as session:
             yield session
+
+    @asynccontextmanager
+    async def writer(self) -> AsyncIterator[None]:
+        """Serialise write transactions within this process on SQLite; a no-op on PostgreSQL
+        (its row locks and the per-person advisory lock order writers there)."""
+        if not self.is_sqlite:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        if self._writer is None or self._writer[0] is not loop:
+            self._writer = (loop, asyncio.Lock())
+        async with self._writer[1]:
+            yield
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -117,7 +117,8 @@ async def other_contacts(session: AsyncSession, alumnus_id: int, contact_id: int
 async def sync_answers(
     session: AsyncSession, response_id: int, before: dict[str, Any], after: dict[str, Any]
 ) -> None:
-    """Write the difference between two answer dicts of one response."""
+    """Write the difference between two answer dicts of one response: one DELETE for removed
+    fields, one multi-row upsert (on the (response_id, field) unique key) for changed ones."""
     removed = [f for f in before if f not in after]
     if removed:
         await session.execute(
@@ -126,26 +127,30 @@ async def sync_answers(
     changed = {f: v for f, v in after.items() if before.get(f) != v}
     if not changed:
         return
-    existing = {
-        a.field: a
-        for a in (
-            await session.execute(
-                select(Answer).where(
-                    Answer.response_id == response_id, Answer.field.in_(list(changed))
-                )
-            )
-        ).scalars()
-    }
     now = utcnow()
-    for field_name, value in changed.items():
-        row = existing.get(field_name)
-        if row is None:
-            session.add(
-                Answer(response_id=response_id, field=field_name, value=value, answered_at=now)
-            )
-        else:
-            row.value = value
-            row.answered_at = now
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Answer).values(
+        [
+            {"response_id": response_id, "field": f, "value": v, "answered_at": now}
+            for f, v in changed.items()
+        ]
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["response_id", "field"],
+        set_={"value": stmt.excluded.value, "answered_at": stmt.excluded.answered_at},
+    )
+    await session.execute(stmt)
+
+
+async def touch_response(
+    session: AsyncSession, response_id: int, last_question: str | None, status: str | None
+) -> None:
+    """Where a response stands (one UPDATE, without loading the row)."""
+    await session.execute(
+        update(Response)
+        .where(Response.id == response_id)
+        .values(last_question=last_question, status=status)
+    )
 
 
 async def answers_of(session: AsyncSession, response_id: int) -> dict[str, Any]:
