@@ -150,9 +150,25 @@ async def drain(dispatcher, clock: Clock | None = None, rounds: int = 20) -> Non
     raise AssertionError("outbox did not drain")
 
 
+def _why_429(api: FakeBotApi) -> list[str]:
+    calls = [c for c in api.calls() if c.method == "sendMessage"]
+    out = []
+    for c in calls:
+        if c.status == 429:
+            window = [x for x in calls if x.ok and c.time - 1.0 < x.time <= c.time]
+            chat = [round(x.time - c.time, 3) for x in calls if x.chat_id == c.chat_id]
+            out.append(f"chat {c.chat_id}: {len(window)} in the last second; chat times {chat}")
+    return out
+
+
 async def test_broadcast_within_telegram_limits(core, telegram, fake_tg):
     """150 recipients + 3 messages to one chat at the fake server's 30/s + 1/s per chat."""
     fake_tg.set_limits(enabled=True, global_per_second=30, per_chat_per_second=1)
+    # The fake server counts arrivals in a strict 1-second sliding window, timed in a thread of
+    # this same process: on a loaded 2-core CI box that clock jitters by tens of ms, more than
+    # the 4% headroom absorbs at exactly 30/s. So the bot is configured a little below the
+    # server's limit here (28/s); pacing mistakes (bursts, per-chat repeats) still show as 429s.
+    core.settings.telegram_rate_per_second = 28
     people = await add_people(core, 150)
     await queue(core, people, tag="a")
     await queue(core, people[:1], tag="b", text="second")
@@ -161,14 +177,14 @@ async def test_broadcast_within_telegram_limits(core, telegram, fake_tg):
     started = asyncio.get_running_loop().time()
     await drain(dispatcher)
     elapsed = asyncio.get_running_loop().time() - started
-    assert fake_tg.stats().get("429", 0) == 0, fake_tg.stats()
+    assert fake_tg.stats().get("429", 0) == 0, _why_429(fake_tg)
     assert await statuses(core) == {"sent": 152}
     assert len(fake_tg.messages()) == 152
     assert sorted(int(c.chat_id) for c in fake_tg.messages()) == sorted(
         [1000 + i for i in range(150)] + [1000, 1000]
     )
     # the paced rate: 152 messages at <= 30/s need about 5 s; no faster than the limit
-    assert elapsed >= 150 / 30 - 0.5
+    assert elapsed >= 150 / 28 - 0.5
     times = [c.time for c in fake_tg.messages(1000)]
     assert all(b - a >= 1.0 for a, b in zip(times, times[1:], strict=False)), times
 

@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 from bot.channels.base import Sender, SendResult, SendStatus
 from bot.outreach.messages import Composer, Prepared, window_template
 from bot.outreach.planner import in_quiet_hours
-from bot.outreach.ratelimit import ChatPacer, LocalRateLimiter, make_limiter
+from bot.outreach.ratelimit import ChatPacer, LocalRateLimiter, WindowGate, make_limiter
 from storage import outbox
 from storage.db import Database
 from storage.models import Contact, utcnow
@@ -110,6 +110,7 @@ class Dispatcher:
             "whatsapp": settings.whatsapp_rate_per_second,
         }
         self.limiter = limiter or make_limiter(db, rates)
+        self.gate = WindowGate(rates)
         self.pacer = pacer or ChatPacer(
             {"telegram": settings.telegram_rate_per_chat_per_second},
             clock=lambda: clock().timestamp(),  # the rows' clock: due times stay consistent
@@ -247,10 +248,6 @@ class Dispatcher:
         # then the request goes: the platform sees our pace give or take one commit, and a row
         # is `sending` only for its own request (never while it waits for a slot).
         await self.limiter.acquire(row.channel)
-        chat_wait = self.pacer.wait_needed(row.channel, row.address)
-        if chat_wait > 0:  # the chat's previous message left less than a second ago
-            await asyncio.sleep(chat_wait)
-        self.pacer.note(row.channel, row.address)
         prepared = await self._begin(row)
         if prepared is None:
             return
@@ -258,6 +255,7 @@ class Dispatcher:
             stats.cancelled += 1
             return
         sender = self.senders[row.channel]
+        await self._last_gate(row)
         now = self.clock()
         template = window_template(
             self.settings, row.channel, row.purpose, row.payload, prepared.last_inbound_at, now
@@ -268,10 +266,19 @@ class Dispatcher:
                 self.settings, row.channel, row.purpose, row.payload, None, now, force=True
             )
             await self.limiter.acquire(row.channel)
+            await self._last_gate(row)
             result = await sender.send(row.address, prepared.reply, template=template)
         if template is not None and result.status == SendStatus.SENT:
             stats.templated += 1
         await self._record(row, result, stats)
+
+    async def _last_gate(self, row: outbox.Claimed) -> None:
+        """Right before the request: the in-process window gate and the chat's spacing."""
+        await self.gate.wait(row.channel)
+        chat_wait = self.pacer.wait_needed(row.channel, row.address)
+        if chat_wait > 0:
+            await asyncio.sleep(chat_wait)
+        self.pacer.note(row.channel, row.address)
 
     async def _record(self, row: outbox.Claimed, result: SendResult, stats: DispatchStats) -> None:
         now = self.clock()

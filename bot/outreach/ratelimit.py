@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 
 from sqlalchemy import text
@@ -150,6 +151,33 @@ class ChatPacer:
         if len(self._next) > 50_000:  # forget chats whose slot passed long ago
             now = self.clock()
             self._next = {k: v for k, v in self._next.items() if v > now}
+
+
+class WindowGate:
+    """The last check right before a request: at most `rate` requests started in any
+    `1 s + margin` window, in this process. The schedule above sets the pace; this gate only
+    absorbs jitter between taking a slot and the request leaving (a slow commit, a busy
+    loop), which could otherwise put one request too many into the platform's 1-second
+    window."""
+
+    def __init__(self, rates: dict[str, float], *, margin: float = 0.04) -> None:
+        self.limits = {c: max(1, int(r)) for c, r in rates.items() if r and r > 0}
+        self.window = 1.0 + margin
+        self._starts: dict[str, deque[float]] = {}
+
+    async def wait(self, channel: str) -> None:
+        limit = self.limits.get(channel)
+        if limit is None:
+            return
+        starts = self._starts.setdefault(channel, deque())
+        while True:
+            now = time.monotonic()
+            while starts and starts[0] <= now - self.window:
+                starts.popleft()
+            if len(starts) < limit:
+                starts.append(now)
+                return
+            await asyncio.sleep(starts[0] + self.window - now)
 
 
 def make_limiter(db: Database, rates: dict[str, float]):
