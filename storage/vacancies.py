@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, and_, case, cast, func, literal, select
+from sqlalchemy import JSON, Integer, String, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import Alumnus, Contact, OutboxMessage, Response, Vacancy, VacancyInterest
 from storage.outbox import dialect_insert
@@ -102,63 +103,59 @@ async def get_vacancy(session: AsyncSession, vacancy_id: int, school_id: int) ->
     return vacancy if vacancy is not None and vacancy.school_id == school_id else None
 
 
-def target_query(vacancy: Vacancy, channels: tuple[str, ...] = OUTREACH_CHANNELS):
-    """SELECT alumnus_id, contact_id, channel, address, language of every recipient."""
-    statuses = ["mencari_kerja", *(["kursus"] if vacancy.include_kursus else [])]
-    latest = (
-        select(
-            Response.alumnus_id.label("aid"),
-            Response.status.label("status"),
-            func.row_number()
-            .over(
-                partition_by=Response.alumnus_id,
-                order_by=(Response.completed_at.desc(), Response.id.desc()),
-            )
-            .label("rn"),
-        )
-        .join(Alumnus, Alumnus.id == Response.alumnus_id)
-        .where(Response.completed_at.is_not(None), Alumnus.school_id == vacancy.school_id)
-        .subquery("latest")
+def latest_response_id(alumnus_id_column):
+    """Correlated subquery: the id of the alumnus's latest completed response (index
+    ix_response_alumnus_completed), so no join of two whole-table subqueries is needed."""
+    return (
+        select(Response.id)
+        .where(Response.alumnus_id == alumnus_id_column, Response.completed_at.is_not(None))
+        .order_by(Response.completed_at.desc(), Response.id.desc())
+        .limit(1)
+        .correlate_except(Response)
+        .scalar_subquery()
     )
-    best = (
-        select(
-            Contact.id.label("cid"),
-            Contact.alumnus_id.label("aid"),
-            Contact.channel.label("channel"),
-            Contact.address.label("address"),
-            Contact.language.label("language"),
-            func.row_number()
-            .over(
-                partition_by=Contact.alumnus_id,
-                order_by=(
-                    func.coalesce(Contact.last_inbound_at, Contact.created_at).desc(),
-                    Contact.id.desc(),
-                ),
-            )
-            .label("rn"),
-        )
+
+
+def best_contact_id(alumnus_id_column, channels: tuple[str, ...] = OUTREACH_CHANNELS):
+    """Correlated subquery: the alumnus's most recently active reachable chat."""
+    return (
+        select(Contact.id)
         .where(
-            Contact.alumnus_id.is_not(None),
+            Contact.alumnus_id == alumnus_id_column,
             Contact.unreachable_at.is_(None),
             Contact.channel.in_(list(channels)),
         )
-        .subquery("best")
+        .order_by(
+            func.coalesce(Contact.last_inbound_at, Contact.created_at).desc(), Contact.id.desc()
+        )
+        .limit(1)
+        .correlate_except(Contact)
+        .scalar_subquery()
     )
+
+
+def target_query(vacancy: Vacancy, channels: tuple[str, ...] = OUTREACH_CHANNELS):
+    """SELECT alumnus_id, contact_id, channel, address, language of every recipient.
+    Returns (query, best) where `best` is the chosen Contact alias."""
+    statuses = ["mencari_kerja", *(["kursus"] if vacancy.include_kursus else [])]
+    best = aliased(Contact, name="best")
+    latest = aliased(Response, name="latest")
     query = (
         select(
             Alumnus.id.label("alumnus_id"),
-            best.c.cid,
-            best.c.channel,
-            best.c.address,
-            best.c.language,
+            best.id.label("cid"),
+            best.channel,
+            best.address,
+            best.language,
         )
-        .join(latest, and_(latest.c.aid == Alumnus.id, latest.c.rn == 1))
-        .join(best, and_(best.c.aid == Alumnus.id, best.c.rn == 1))
+        .select_from(Alumnus)
+        .join(latest, latest.id == latest_response_id(Alumnus.id))
+        .join(best, best.id == best_contact_id(Alumnus.id, channels))
         .where(
             Alumnus.school_id == vacancy.school_id,
             Alumnus.consent_vacancies.is_(True),
             Alumnus.stopped_at.is_(None),
-            latest.c.status.in_(statuses),
+            latest.status.in_(statuses),
         )
     )
     majors = [m.upper() for m in vacancy.majors]
@@ -192,10 +189,10 @@ async def plan_vacancy(
         literal("vacancy", String),
         literal(f"vacancy:{vacancy.id}:", String) + cast(Alumnus.id, String),
         Alumnus.id,
-        best.c.cid,
-        best.c.channel,
-        best.c.address,
-        case((best.c.language == "en", payload_en), else_=payload_id),
+        best.id,
+        best.channel,
+        best.address,
+        case((best.language == "en", payload_en), else_=payload_id),
         literal("pending", String),
         literal(not_before, columns.not_before.type),
         literal(0, Integer),

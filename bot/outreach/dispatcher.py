@@ -123,10 +123,11 @@ class Dispatcher:
         self.max_attempts = settings.outbox_max_attempts
         self._sem = asyncio.Semaphore(concurrency)
         self._in_flight: set[tuple[str, str]] = set()
+        self._sqlite_lock = asyncio.Lock()
 
     # -- public --
     async def expire_stale(self) -> int:
-        async with self.db.session() as s:
+        async with self._writing(), self.db.session() as s:
             n = await outbox.expire_stale_sending(s, self.clock(), self.sending_lease)
             await s.commit()
         if n:
@@ -159,7 +160,7 @@ class Dispatcher:
                     if chat in self._in_flight:
                         wait = max(wait, self.pacer.interval.get(row.channel, 0.0), 0.05)
                     if wait > 0:
-                        async with self.db.session() as s:
+                        async with self._writing(), self.db.session() as s:
                             due = self.clock() + timedelta(seconds=wait)
                             await outbox.release(s, row.id, self.worker, due)
                             await s.commit()
@@ -190,13 +191,24 @@ class Dispatcher:
                 await asyncio.wait_for(stop.wait(), idle)
 
     # -- internals --
+    def _writing(self):
+        """SQLite: one write transaction at a time in this process (the database's own
+        `writer()` lock when it has one, shared with the conversation shell), instead of
+        SQLite's busy-wait backoff; PostgreSQL: nothing."""
+        writer = getattr(self.db, "writer", None)
+        if writer is not None:
+            return writer()
+        if self.db.is_sqlite:
+            return self._sqlite_lock
+        return contextlib.nullcontext()
+
     def _quiet(self, now: datetime) -> bool:
         return in_quiet_hours(
             now, self.zone, self.settings.quiet_hours_start, self.settings.quiet_hours_end
         )
 
     async def _claim(self, now: datetime, purposes) -> list[outbox.Claimed]:
-        async with self.db.session() as s:
+        async with self._writing(), self.db.session() as s:
             page = await outbox.claim_page(
                 s,
                 self.worker,
@@ -210,7 +222,7 @@ class Dispatcher:
         return page
 
     async def _release_rest(self, rows: list[outbox.Claimed]) -> None:
-        async with self.db.session() as s:
+        async with self._writing(), self.db.session() as s:
             for row in rows:
                 await outbox.release(s, row.id, self.worker, row.not_before)
             await s.commit()
@@ -232,7 +244,7 @@ class Dispatcher:
             if self.person_lock is not None and row.purpose == "followup"
             else contextlib.nullcontext()
         )
-        async with lock, self.db.session() as s:
+        async with lock, self._writing(), self.db.session() as s:
             now = self.clock()
             if not await outbox.mark_sending(s, row.id, self.worker, now):
                 await s.rollback()
@@ -283,7 +295,7 @@ class Dispatcher:
     async def _record(self, row: outbox.Claimed, result: SendResult, stats: DispatchStats) -> None:
         now = self.clock()
         attempts = row.attempts + 1
-        async with self.db.session() as s:
+        async with self._writing(), self.db.session() as s:
             if result.status == SendStatus.SENT:
                 await outbox.record_sent(s, row.id, now, result.external_id)
                 stats.sent += 1

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from conversations import engine
 from conversations.messages import Catalogue
@@ -259,59 +260,24 @@ async def plan_followups(
     period = timedelta(days=settings.followup_days)
     if period <= timedelta(0):
         return 0
-    latest = (
-        select(
-            Response.id.label("rid"),
-            Response.alumnus_id.label("aid"),
-            Response.status.label("status"),
-            Response.completed_at.label("completed_at"),
-            func.row_number()
-            .over(
-                partition_by=Response.alumnus_id,
-                order_by=(Response.completed_at.desc(), Response.id.desc()),
-            )
-            .label("rn"),
-        )
-        .where(Response.completed_at.is_not(None))
-        .subquery("latest")
-    )
-    best = (
-        select(
-            Contact.id.label("cid"),
-            Contact.alumnus_id.label("aid"),
-            func.row_number()
-            .over(
-                partition_by=Contact.alumnus_id,
-                order_by=(
-                    func.coalesce(Contact.last_inbound_at, Contact.created_at).desc(),
-                    Contact.id.desc(),
-                ),
-            )
-            .label("rn"),
-        )
-        .where(
-            Contact.alumnus_id.is_not(None),
-            Contact.unreachable_at.is_(None),
-            Contact.channel.in_(vacancies.OUTREACH_CHANNELS),
-        )
-        .subquery("best")
-    )
+    latest = aliased(Response, name="latest")
+    best = aliased(Contact, name="best")
     added = 0
     after_id = 0
     while True:
         async with db.session() as s:
             rows = (
                 await s.execute(
-                    select(Alumnus, latest.c.rid, latest.c.completed_at, Contact)
-                    .join(latest, (latest.c.aid == Alumnus.id) & (latest.c.rn == 1))
-                    .join(best, (best.c.aid == Alumnus.id) & (best.c.rn == 1))
-                    .join(Contact, Contact.id == best.c.cid)
+                    select(Alumnus, latest.id, latest.completed_at, best)
+                    .select_from(Alumnus)
+                    .join(latest, latest.id == vacancies.latest_response_id(Alumnus.id))
+                    .join(best, best.id == vacancies.best_contact_id(Alumnus.id))
                     .where(
                         Alumnus.id > after_id,
                         Alumnus.school_id == school_id,
                         Alumnus.stopped_at.is_(None),
-                        latest.c.status == "mencari_kerja",
-                        latest.c.completed_at <= now - period,
+                        latest.status == "mencari_kerja",
+                        latest.completed_at <= now - period,
                     )
                     .order_by(Alumnus.id)
                     .limit(PAGE)
