@@ -109,7 +109,7 @@ async def start(settings: Settings, *, core: Core | None = None) -> Running:
         if whatsapp is not None:
             stack.push_async_callback(whatsapp.client.aclose)
             stack.push_async_callback(whatsapp.drain)
-            deps.channel_health["whatsapp"] = lambda: {"mode": "webhook", "running": True}
+            deps.channel_health["whatsapp"] = whatsapp.health
         web = WebServer(create_app(deps), settings.http_host, settings.http_port)
         if telegram is not None:
             deps.channel_health["telegram"] = telegram.health

@@ -214,3 +214,30 @@ async def test_healthz_reports_database_and_channel(running, fake_api):
         await TelegramChat(fake_api, 8004).send("/start")
         telegram = (await client.get(url)).json()["channels"]["telegram"]
         assert telegram["last_update_at"] and telegram["last_send_at"]
+
+
+async def test_whatsapp_updates_and_sends_are_counted(db_url, db):
+    from tests.fakes.graph_api import FakeGraphApi
+    from tests.harness import RunningBot, WhatsAppChat, whatsapp_overrides
+
+    async with FakeGraphApi() as graph:
+        bot = await RunningBot(make_settings(db_url, **whatsapp_overrides(graph))).start()
+        try:
+            before = await scrape(bot.running)
+            chat = WhatsAppChat(bot, graph, "6281234567801", "Adi")
+            assert await chat.send("halo")
+            await chat.send("halo lagi")
+            after = await scrape(bot.running)
+            health = (await bot.http.get(f"{bot.base_url}/healthz")).json()
+        finally:
+            await bot.stop()
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved("jejak_updates_total", channel="whatsapp", outcome="processed") == 2
+    assert moved("jejak_sends_total", channel="whatsapp", result="sent") >= 2
+    assert moved("jejak_send_seconds_count", channel="whatsapp") >= 2
+    whatsapp = health["channels"]["whatsapp"]
+    assert whatsapp["mode"] == "webhook" and whatsapp["running"] is True
+    assert whatsapp["last_update_at"] and whatsapp["last_send_at"]

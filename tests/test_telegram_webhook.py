@@ -106,6 +106,8 @@ async def test_webhook_registered_with_secret_and_a_whole_questionnaire(webhook_
     assert answers["job_title"] == "Teknisi Jaringan"
     assert answers["start_month"] == "07/2025"
     assert answers["school_feedback"] == "Praktik lebih banyak"
+    # the reply can arrive before the fake has noted the answer to its POST
+    await fake_api.await_for(lambda: fake_api.pending_updates() == 0)
     deliveries = fake_api.webhook_deliveries
     assert deliveries and all(d["status"] == 200 for d in deliveries)
     assert len(deliveries) == await count(running, InboundEvent)

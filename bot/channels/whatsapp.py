@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from bot import metrics
 from bot.channels.base import SendResult, SendStatus, Template
 from bot.channels.whatsapp_api import WhatsAppClient
 from bot.channels.whatsapp_events import ParsedWebhook, StatusUpdate
@@ -57,6 +59,24 @@ class WhatsAppChannel:
         self.status_listeners: list[StatusListener] = []
         self._tails: dict[str, asyncio.Future] = {}
         self._tasks: set[asyncio.Task] = set()
+        self.last_update_at: float | None = None  # for /healthz
+
+    def health(self) -> dict:
+        """For /healthz: webhook mode, background work queued, last message in and out."""
+        from bot.channels.telegram import _iso
+
+        return {
+            "mode": "webhook",
+            "running": True,
+            "in_progress": len(self._tasks),
+            "last_update_at": _iso(self.last_update_at),
+            "last_send_at": _iso(getattr(self.client, "last_send_at", None)),
+            **(
+                {"last_send_error": self.client.last_send_error}
+                if getattr(self.client, "last_send_error", None)
+                else {}
+            ),
+        }
 
     # -- inbound --
     def accept(self, parsed: ParsedWebhook) -> None:
@@ -98,7 +118,13 @@ class WhatsAppChannel:
             await asyncio.wait(set(self._tasks))
 
     async def _handle(self, inbound: Inbound) -> None:
-        outcome = await self.service.handle(inbound)
+        self.last_update_at = time.time()
+        try:
+            outcome = await self.service.handle(inbound)
+        except Exception:
+            metrics.update_handled(CHANNEL, "error")
+            raise
+        metrics.update_handled(CHANNEL, "duplicate" if outcome.duplicate else "processed")
         if outcome.duplicate:
             return
         for reply in outcome.replies:

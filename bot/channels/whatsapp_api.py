@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from bot import metrics
 from bot.channels.base import SendResult, SendStatus, Template
 from bot.channels.whatsapp_render import (
     DEFAULT_LIST_BUTTON,
@@ -175,6 +177,8 @@ class WhatsAppClient:
         self.api_url = api_url.rstrip("/")
         self.phone_number_id = phone_number_id
         self.list_button = list_button
+        self.last_send_at: float | None = None  # for /healthz
+        self.last_send_error: str | None = None
         self._http = httpx.AsyncClient(
             base_url=self.api_url,
             headers={"Authorization": f"Bearer {access_token}"},
@@ -210,7 +214,20 @@ class WhatsAppClient:
     # --- sending -----------------------------------------------------------------------------
 
     async def send_payload(self, payload: dict[str, Any], *, attempt: int = 0) -> SendResult:
-        """POST one message body; the classified result (never raises for API/network errors)."""
+        """POST one message body; the classified result (never raises for API/network errors).
+        Every attempt is counted and timed in bot/metrics.py (replies and outbox alike)."""
+        started = time.perf_counter()
+        result = await self._post_payload(payload, attempt)
+        metrics.send_attempt(
+            CHANNEL, time.perf_counter() - started, result.status.value, result.error_code
+        )
+        if result.status == SendStatus.SENT:
+            self.last_send_at = time.time()
+        else:
+            self.last_send_error = f"{result.error_code} at {time.strftime('%Y-%m-%dT%H:%M:%S')}"
+        return result
+
+    async def _post_payload(self, payload: dict[str, Any], attempt: int) -> SendResult:
         kind = payload.get("type", "?")
         try:
             response = await self._http.post(self.messages_path, json=payload)
