@@ -20,6 +20,7 @@ from bot.channels.whatsapp import WhatsAppChannel
 from bot.channels.whatsapp_api import WhatsAppClient
 from bot.outreach.scheduler import Outreach, senders_of
 from bot.settings import Settings
+from bot.staff import install as install_staff_router
 from bot.vacancy_hooks import install as install_vacancy_hooks
 from bot.web import WebDeps, WebServer, create_app
 from storage import contacts, process_lock
@@ -96,6 +97,7 @@ async def start(settings: Settings, *, core: Core | None = None) -> Running:
     try:
         telegram = make_telegram(core)
         whatsapp = make_whatsapp(core)
+        install_staff_router(core)  # staff codes, /ringkasan, /rekap, /ekspor, /bantuan_staf
         install_vacancy_hooks(core)  # "Saya berminat" taps, /lowongan, /peminat
         partial = [n for n in whatsapp_missing(settings) if n] if whatsapp is None else []
         if whatsapp is None and len(partial) < 4:

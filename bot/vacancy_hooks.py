@@ -7,8 +7,9 @@
   how to apply, confirm) that creates and publishes a vacancy. Its progress lives in the staff
   member's contact state under "staff_vacancy"; BATAL/CANCEL stops it.
 
-There is no staff command router (bot/staff.py) yet, so these two commands are a hook of their
-own; when the router exists they can move there unchanged (`lowongan_step`, `peminat_text`).
+These two commands are a hook of their own beside the staff router (bot/staff.py) and follow its
+rule: to an alumnus or an unknown chat they do not exist (the questionnaire answers instead); a
+teacher is told they are for BKK staff.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ class VacancyHooks:
         if member is None or member.role not in VACANCY_ROLES:
             if in_draft:
                 self._set_draft(contact, None)
+                return None
+            if member is None:
+                # an alumnus or a stranger learns nothing (the rule of bot/staff.py): the
+                # questionnaire answers, as it answers any text it does not understand
                 return None
             return [Reply(self.t(contact, "staff.vacancy.not_allowed"))]
         if command == "/peminat":

@@ -5,6 +5,7 @@ Nothing here knows Telegram, WhatsApp or the database.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -42,14 +43,40 @@ class Option:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a reply: a photo (PNG/JPEG, shown inline) or a document (any file).
+
+    The bytes are either given (`data`) or made by `produce` when the channel sends the reply,
+    after the inbound message's transaction was committed (heavy work, such as an export, then
+    holds no lock and no session across the network call)."""
+
+    kind: str  # photo | document
+    filename: str
+    mime: str
+    data: bytes | None = None
+    produce: Callable[[], Awaitable[bytes]] | None = None
+
+    async def content(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        if self.produce is None:
+            raise ValueError(f"attachment {self.filename!r} has no content")
+        return await self.produce()
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
-    """One message to the person: text, and maybe choices for one question."""
+    """One message to the person: text, and maybe choices for one question.
+
+    With an `attachment`, the reply is that file and `text` is its caption (channels cut it to
+    the platform's caption length, 1024 characters on Telegram and WhatsApp)."""
 
     text: str
     question: str | None = None  # set when `options` answer a questionnaire node
     options: tuple[Option, ...] = ()
     multi: bool = False  # several options may be picked (typed "1,3" or tapped one by one)
     action: str | None = None  # for non-questionnaire buttons, e.g. "interest:12"
+    attachment: Attachment | None = None
 
 
 @dataclass(slots=True)

@@ -239,7 +239,10 @@ async def test_interest_button_and_staff_commands(bot, fake_api):
     assert "Pencari 1" in listing.text and "XII TKJ" in listing.text
     fake_api.push_text(chat, f"/peminat {vacancy_id}")
     (refused,) = await fake_api.await_new_messages(chat, 1, timeout=10)
-    assert "hanya untuk staf BKK" in refused.text
+    # an alumnus learns nothing: the questionnaire answers as to any text (bot/staff.py's rule)
+    fake_api.push_text(chat, "/tidak_ada_perintah_ini")
+    (control,) = await fake_api.await_new_messages(chat, 1, timeout=10)
+    assert refused.text == control.text and "Pencari" not in refused.text
 
     # /lowongan: a guided conversation that publishes
     steps = [

@@ -383,49 +383,89 @@ class TelegramChannel:
         return await self._send(address, reply, retry=False)
 
     async def _send(self, address: str, reply: Reply, *, retry: bool = True) -> SendResult:
+        if reply.attachment is not None:
+            return await self._send_attachment(address, reply, retry=retry)
         chunks = split_text(reply.text)
         markup = keyboard(reply)
         last_id: str | None = None
+        chat_id = _chat_id(address)
         for index, chunk in enumerate(chunks):
             is_last = index == len(chunks) - 1
-            for attempt in range(3 if retry else 1):
-                started = time.perf_counter()
-                try:
-                    message = await self.bot.send_message(
-                        chat_id=int(address) if address.lstrip("-").isdigit() else address,
-                        text=chunk,
-                        reply_markup=markup if is_last else None,
-                    )
-                    last_id = str(message.message_id)
-                    self._attempted(started)
-                    break
-                except RetryAfter as exc:
-                    self._attempted(started, exc)
-                    wait = _seconds(exc.retry_after)
-                    if not retry or attempt == 2:
-                        return SendResult(SendStatus.RETRY, retry_after=wait, error_code="429")
-                    await asyncio.sleep(wait)
-                except Forbidden as exc:
-                    self._attempted(started, exc)
-                    if self.on_unreachable is not None:
-                        await self.on_unreachable(CHANNEL, address, str(exc.message)[:200])
-                    return SendResult(SendStatus.UNREACHABLE, error_code="403", error=exc.message)
-                except BadRequest as exc:
-                    self._attempted(started, exc)
-                    if "chat not found" in exc.message.lower():
-                        if self.on_unreachable is not None:
-                            await self.on_unreachable(CHANNEL, address, exc.message[:200])
-                        return SendResult(
-                            SendStatus.UNREACHABLE, error_code="400", error=exc.message
-                        )
-                    log.warning("telegram rejected a message: %s", exc.message)
-                    return SendResult(SendStatus.FAILED, error_code="400", error=exc.message)
-                except (TimedOut, TelegramError) as exc:
-                    self._attempted(started, exc)
-                    if not retry or attempt == 2:
-                        return SendResult(SendStatus.RETRY, retry_after=2.0, error=str(exc)[:200])
-                    await asyncio.sleep(0.5 * (attempt + 1))
+
+            def make(chunk: str = chunk, is_last: bool = is_last) -> Awaitable[Message]:
+                return self.bot.send_message(
+                    chat_id=chat_id, text=chunk, reply_markup=markup if is_last else None
+                )
+
+            message, failure = await self._request(address, make, retry=retry)
+            if failure is not None:
+                return failure
+            last_id = str(message.message_id)
         return SendResult(SendStatus.SENT, external_id=last_id)
+
+    async def _send_attachment(self, address: str, reply: Reply, *, retry: bool) -> SendResult:
+        """A photo (sendPhoto) or a document (sendDocument), with `reply.text` as caption."""
+        attachment = reply.attachment
+        try:
+            data = await attachment.content()
+        except Exception as exc:  # a failed export/chart: the chat gets nothing, we get a log
+            log.exception("could not make the attachment %s", attachment.filename)
+            return SendResult(SendStatus.FAILED, error_code="attachment", error=repr(exc)[:200])
+        caption = reply.text[: MessageLimit.CAPTION_LENGTH] or None
+        chat_id = _chat_id(address)
+
+        def make() -> Awaitable[Message]:
+            if attachment.kind == "photo":
+                return self.bot.send_photo(
+                    chat_id=chat_id, photo=data, filename=attachment.filename, caption=caption
+                )
+            return self.bot.send_document(
+                chat_id=chat_id, document=data, filename=attachment.filename, caption=caption
+            )
+
+        message, failure = await self._request(address, make, retry=retry)
+        if failure is not None:
+            return failure
+        return SendResult(SendStatus.SENT, external_id=str(message.message_id))
+
+    async def _request(
+        self, address: str, make: Callable[[], Awaitable[Message]], *, retry: bool
+    ) -> tuple[Message | None, SendResult | None]:
+        """One Bot API send (`make()`), retried up to 3 times when `retry`: (message, None) on
+        success, else (None, the classified failure)."""
+        for attempt in range(3 if retry else 1):
+            started = time.perf_counter()
+            try:
+                message = await make()
+                self._attempted(started)
+                return message, None
+            except RetryAfter as exc:
+                self._attempted(started, exc)
+                wait = _seconds(exc.retry_after)
+                if not retry or attempt == 2:
+                    return None, SendResult(SendStatus.RETRY, retry_after=wait, error_code="429")
+                await asyncio.sleep(wait)
+            except Forbidden as exc:
+                self._attempted(started, exc)
+                if self.on_unreachable is not None:
+                    await self.on_unreachable(CHANNEL, address, str(exc.message)[:200])
+                return None, SendResult(SendStatus.UNREACHABLE, error_code="403", error=exc.message)
+            except BadRequest as exc:
+                self._attempted(started, exc)
+                if "chat not found" in exc.message.lower():
+                    if self.on_unreachable is not None:
+                        await self.on_unreachable(CHANNEL, address, exc.message[:200])
+                    return None, SendResult(
+                        SendStatus.UNREACHABLE, error_code="400", error=exc.message
+                    )
+                log.warning("telegram rejected a message: %s", exc.message)
+                return None, SendResult(SendStatus.FAILED, error_code="400", error=exc.message)
+            except (TimedOut, TelegramError) as exc:
+                self._attempted(started, exc)
+                if not retry or attempt == 2:
+                    return None, SendResult(SendStatus.RETRY, retry_after=2.0, error=str(exc)[:200])
+                await asyncio.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempted(self, started: float, exc: TelegramError | None = None) -> None:
         """Metrics and health for one send attempt (one Bot API call)."""
@@ -444,6 +484,10 @@ class TelegramChannel:
             code, result = type(exc).__name__, "retry"
         self.last_send_error = f"{code} at {_iso(time.time())}"
         metrics.send_attempt(CHANNEL, seconds, result, code)
+
+
+def _chat_id(address: str) -> int | str:
+    return int(address) if address.lstrip("-").isdigit() else address
 
 
 def _iso(epoch: float | None) -> str | None:

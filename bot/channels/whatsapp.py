@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import metrics
 from bot.channels.base import SendResult, SendStatus, Template
-from bot.channels.whatsapp_api import WhatsAppClient
+from bot.channels.whatsapp_api import WhatsAppClient, WhatsAppError
 from bot.channels.whatsapp_events import ParsedWebhook, StatusUpdate
 from bot.channels.whatsapp_render import MAX_BUTTONS
 from bot.conversation import ConversationService
@@ -154,15 +154,38 @@ class WhatsAppChannel:
         self, address: str, reply: Reply, *, template: Template | None = None
     ) -> SendResult:
         """Sender protocol: one attempt, classified; records the wamid for status tracking."""
-        list_button = None
-        if template is None and len(reply.options) > MAX_BUTTONS:  # may become a list
-            list_button = await self._list_button(address)
-        result = await self.client.send(address, reply, template=template, list_button=list_button)
+        if template is None and reply.attachment is not None:
+            result = await self._send_attachment(address, reply)
+        else:
+            list_button = None
+            if template is None and len(reply.options) > MAX_BUTTONS:  # may become a list
+                list_button = await self._list_button(address)
+            result = await self.client.send(
+                address, reply, template=template, list_button=list_button
+            )
         if result.status == SendStatus.SENT and result.external_id:
             await self._record(address, result.external_id, "template" if template else "reply")
         elif result.status == SendStatus.UNREACHABLE:
             await contacts.mark_unreachable(self.db, CHANNEL, address, result.error_code or "")
         return result
+
+    async def _send_attachment(self, address: str, reply: Reply) -> SendResult:
+        """Upload the file (POST /{phone_number_id}/media), then send it as an image or a
+        document message with `reply.text` as the caption."""
+        attachment = reply.attachment
+        try:
+            data = await attachment.content()
+        except Exception as exc:  # a failed export/chart: the chat gets nothing, we get a log
+            log.exception("could not make the attachment %s", attachment.filename)
+            return SendResult(SendStatus.FAILED, error_code="attachment", error=repr(exc)[:200])
+        try:
+            media_id = await self.client.upload_media(data, attachment.mime, attachment.filename)
+        except WhatsAppError as exc:
+            return exc.result
+        caption = reply.text or None
+        if attachment.kind == "photo":
+            return await self.client.send_image(address, media_id, caption)
+        return await self.client.send_document(address, media_id, attachment.filename, caption)
 
     async def _list_button(self, address: str) -> str | None:
         cat = self.service.cat
