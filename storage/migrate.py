@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
+from storage import process_lock
 from storage.db import Database
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover (Windows)
+    fcntl = None  # type: ignore[assignment]
+
 _INI = Path(__file__).with_name("alembic.ini")
+MIGRATION_LOCK = 0x6A656A616B  # "jejak": the advisory lock key of schema migrations
 
 
 def alembic_config() -> Config:
@@ -25,7 +34,23 @@ def head_revision() -> str:
 
 
 async def upgrade(db: Database) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
+    """Bring the schema to the newest migration (idempotent; safe when several processes start
+    at once: an advisory lock on PostgreSQL, a lock file next to a SQLite database)."""
+    database_file = process_lock.sqlite_file(db.url)
+    if database_file is None or fcntl is None:
+        await _upgrade_locked(db)
+        return
+    lock_file = database_file.with_name(database_file.name + ".migrate-lock")
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a+") as handle:  # noqa: ASYNC230  (a local lock file, instant)
+        await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_EX)
+        try:
+            await _upgrade_locked(db)
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+async def _upgrade_locked(db: Database) -> None:
 
     def _upgrade(connection) -> None:
         cfg = alembic_config()
@@ -33,6 +58,10 @@ async def upgrade(db: Database) -> None:
         command.upgrade(cfg, "head")
 
     async with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # several workers starting at once (compose --scale): one migrates, the others wait
+            # here and then find nothing to do; released at the end of this transaction
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         await conn.run_sync(_upgrade)
 
 

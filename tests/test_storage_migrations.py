@@ -39,3 +39,22 @@ async def test_nisn_keeps_leading_zero(db):
 
         got = (await s.execute(select(Alumnus.nisn))).scalar_one()
     assert got == "0012345678"
+
+
+async def test_concurrent_upgrades_do_not_collide(db_url, db_backend):
+    """Several workers starting together (compose --scale) all migrate without an error."""
+    import asyncio
+
+    from storage.db import Database
+
+    if db_backend == "postgresql":
+        from tests.conftest import _reset_postgres
+
+        await _reset_postgres(db_url)
+    databases = [Database(db_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(migrate.upgrade(d) for d in databases))
+        assert all([await migrate.is_up_to_date(d) for d in databases])
+    finally:
+        for d in databases:
+            await d.dispose()
