@@ -13,6 +13,7 @@ answering through the fake Graph API) on the hand-checked report fixture
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
 from datetime import date
@@ -165,25 +166,20 @@ async def tg_exchange(api: FakeBotApi, chat_id: int, text: str, sentinel: str = 
     return calls[:-k]
 
 
-_MARKERS: dict[tuple[int, int, str], list[str]] = {}
-
-
 async def tg_sentinel_reply(api: FakeBotApi, chat_id: int, sentinel: str) -> list[str]:
-    key = (id(api), chat_id, sentinel)
-    if key not in _MARKERS:
+    """What the bot answers to `sentinel` in this chat (asked once, then remembered)."""
+    markers = api.__dict__.setdefault("_sentinel_replies", {})
+    if (chat_id, sentinel) not in markers:
         start = len(api.messages(chat_id))
         api.push_text(chat_id, sentinel)
         await api.await_new_messages(chat_id, 1, timeout=10)
-        # a sentinel's answer may be several messages: wait until no more arrive
-        import asyncio
-
-        while True:
+        while True:  # an answer may be several messages: wait until no more arrive
             n = len(api.messages(chat_id))
             await asyncio.sleep(0.3)
             if len(api.messages(chat_id)) == n:
                 break
-        _MARKERS[key] = [c.text or "" for c in api.messages(chat_id)[start:]]
-    return _MARKERS[key]
+        markers[(chat_id, sentinel)] = [c.text or "" for c in api.messages(chat_id)[start:]]
+    return markers[(chat_id, sentinel)]
 
 
 def texts(calls) -> list[str]:

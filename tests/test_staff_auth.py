@@ -1,0 +1,213 @@
+"""Authorisation of staff commands, end to end on both channels, SQLite and PostgreSQL.
+
+Every staff command is tried by an alumnus (one who has finished, one in the middle of a choice
+question), by an unknown chat, by a removed staff member and by a teacher of another class.
+None of them learns a name, a number or a count:
+- alumni, unknown chats and removed staff get exactly what the questionnaire answers to any
+  text it does not understand (compared with a control message in the same state), never a
+  photo or a document, and no fixture name appears anywhere in what they receive;
+- the teacher of another class gets one fixed answer, the same whether the class exists or
+  not, that names only their own class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from sqlalchemy import select
+
+from storage import staff as staff_store
+from storage.models import Contact, Staff
+from tests import test_staff_chat as staff_chat
+from tests.fixtures.reports_fixture import ROSTER
+from tests.harness import WhatsAppChat
+from tests.test_staff_chat import SRI_TG, texts, tg_exchange, tg_sentinel_reply
+
+# the same process under test as tests/test_staff_chat.py (its fixtures, shared)
+fake_api = staff_chat.fake_api
+graph = staff_chat.graph
+built = staff_chat.built
+bot = staff_chat.bot
+
+pytestmark = pytest.mark.postgres
+
+CONTROL = "/zzz_bukan_perintah"  # a command nobody knows: what the questionnaire says to it
+STAFF_COMMANDS = [
+    "/ringkasan",
+    "/ringkasan XII TKJ 1",
+    "/ringkasan XII TKJ 1 2024",
+    "/ringkasan 2024",
+    "/ringkasan@jejak_test_bot XII RPL 1",
+    "ringkasan",
+    "/summary",
+    "/rekap",
+    "/rekap 2024",
+    "/ekspor",
+    "/ekspor 2025",
+    "/bantuan_staf",
+    "/staf",
+    "/lowongan",
+    "/peminat 1",
+]
+NAMES = [row[0] for row in ROSTER] + ["Zaki Other"]
+FIRST_NAMES = [n.split()[0] for n in NAMES]
+RPL_TEACHER_TG = 9002
+RPL_TEACHER_WA = "6281999000002"  # the fixture's Pak Budi Santoso (test_staff_chat.BUDI_WA)
+
+
+def assert_no_names(text: str) -> None:
+    leaked = [n for n in FIRST_NAMES if re.search(rf"\b{n}\b", text)]
+    assert leaked == [], (leaked, text)
+
+
+async def link_alumnus(core, built, channel: str, address: str, who: str, state: dict) -> None:
+    async with core.db.session() as s:
+        s.add(
+            Contact(
+                channel=channel,
+                address=address,
+                alumnus_id=built.ids[who],
+                language="id",
+                state={"v": 1, "lang": "id", **state},
+            )
+        )
+        await s.commit()
+
+
+async def settle_telegram(api, chat_id: int) -> list[str]:
+    """Wait until the chat's bot messages stop coming; return the new ones' texts."""
+    start = len(api.messages(chat_id))
+    await api.await_for(lambda: len(api.messages(chat_id)) > start, timeout=10)
+    while True:
+        n = len(api.messages(chat_id))
+        await asyncio.sleep(0.3)
+        if len(api.messages(chat_id)) == n:
+            return [c.text or "" for c in api.messages(chat_id)[start:]]
+
+
+async def telegram_learns_nothing(api, chat_id: int) -> None:
+    """Every staff command gets exactly the control's answer (the sentinel), no file."""
+    control = await tg_sentinel_reply(api, chat_id, CONTROL)
+    assert control
+    for command in STAFF_COMMANDS:
+        calls = await tg_exchange(api, chat_id, command, sentinel=CONTROL)
+        assert texts(calls) == control, (command, texts(calls), control)
+        assert all(c.method == "sendMessage" for c in calls), command
+    everything = "\n".join(texts(api.messages(chat_id)))
+    assert_no_names(everything)
+    assert not [c for c in api.sent(chat_id) if c.method in ("sendPhoto", "sendDocument")]
+
+
+async def whatsapp_learns_nothing(chat: WhatsAppChat, graph) -> None:
+    uploads = len(graph.calls("media"))
+    for command in STAFF_COMMANDS:
+        got = await chat.send(command)
+        kinds = {c.type for c in chat.batch}
+        control = await chat.send(CONTROL)
+        assert got == control, (command, got, control)
+        assert kinds <= {"text", "interactive"}, (command, kinds)
+        assert_no_names(got)
+    assert len(graph.calls("media")) == uploads  # no chart, no export was even made
+
+
+# ---- alumni ------------------------------------------------------------------------------------
+async def test_alumni_learn_nothing_on_telegram(bot, fake_api, built):
+    await link_alumnus(bot.core, built, "telegram", "7001", "Adi", {"stage": "done"})
+    await link_alumnus(bot.core, built, "telegram", "7002", "Eko", {"stage": "q", "node": "B1"})
+    for chat_id in (7001, 7002):
+        await telegram_learns_nothing(fake_api, chat_id)
+    # the one in the middle is still at the status question, nothing was recorded
+    async with bot.core.db.session() as s:
+        contact = (await s.execute(select(Contact).where(Contact.address == "7002"))).scalar_one()
+    assert contact.state["stage"] == "q" and contact.state["node"] == "B1"
+    assert not contact.state.get("answers")
+
+
+async def test_alumnus_learns_nothing_on_whatsapp(bot, graph, built):
+    await link_alumnus(bot.core, built, "whatsapp", "6281100000001", "Adi", {"stage": "done"})
+    chat = WhatsAppChat(bot, graph, "6281100000001", name="Adi")
+    await whatsapp_learns_nothing(chat, graph)
+
+
+# ---- unknown chats and removed staff ---------------------------------------------------------
+async def test_unknown_chats_learn_nothing(bot, fake_api, graph):
+    # a brand-new chat: the first staff command is answered like any first message
+    fake_api.push_text(8001, "/ringkasan XII TKJ 1")
+    fake_api.push_text(8002, CONTROL)
+    first, control = await asyncio.gather(
+        settle_telegram(fake_api, 8001), settle_telegram(fake_api, 8002)
+    )
+    assert first == control and first
+    await telegram_learns_nothing(fake_api, 8001)
+
+    chat = WhatsAppChat(bot, graph, "6289900005555", name="Orang Asing")
+    other = WhatsAppChat(bot, graph, "6289900006666", name="Orang Lain")
+    assert await chat.send("/rekap") == await other.send(CONTROL)
+    await whatsapp_learns_nothing(chat, graph)
+
+
+async def test_removed_staff_learn_nothing(bot, fake_api, built):
+    async with bot.core.db.session() as s:
+        sri = (await s.execute(select(Staff).where(Staff.telegram_id == str(SRI_TG)))).scalar_one()
+        assert await staff_store.remove_staff(s, built.school_id, sri.id) is not None
+    fake_api.push_text(SRI_TG, "/ringkasan")
+    fake_api.push_text(8003, CONTROL)
+    first, control = await asyncio.gather(
+        settle_telegram(fake_api, SRI_TG), settle_telegram(fake_api, 8003)
+    )
+    assert first == control
+    await telegram_learns_nothing(fake_api, SRI_TG)
+
+
+async def test_bad_staff_codes_get_one_answer(bot, fake_api, built):
+    async with bot.core.db.session() as s:
+        used = (await staff_store.create_invitation(s, built.school_id, role="bkk")).code
+    fake_api.push_text(8101, used)
+    await settle_telegram(fake_api, 8101)  # linked: 8101 is now BKK staff
+    answers = []
+    for chat_id, code in ((8102, used), (8103, "S-ABCDEFGHJK"), (8104, f"/start {used}")):
+        fake_api.push_text(chat_id, code)
+        answers.append(await settle_telegram(fake_api, chat_id))
+    assert answers[0] == answers[1] == answers[2]
+    (text,) = answers[0]
+    assert text.startswith("Kode staf ini tidak berlaku") and not re.search(r"\d", text)
+
+
+# ---- a teacher of another class ----------------------------------------------------------------
+OWN_ONLY = "Anda hanya dapat melihat kelas Anda sendiri: XII RPL 1."
+BKK_ONLY = (
+    "Perintah ini hanya untuk staf BKK dan admin. Ketik /ringkasan untuk ringkasan kelas Anda."
+)
+VACANCY_ONLY = "Perintah ini hanya untuk staf BKK."
+OTHER_CLASS = {
+    "/ringkasan XII TKJ 1": OWN_ONLY,
+    "/ringkasan XII TKJ 1 2024": OWN_ONLY,
+    "/ringkasan xii tkj 1 2025": OWN_ONLY,
+    "/ringkasan XII TIDAK ADA 3": OWN_ONLY,  # the same answer for a class that does not exist
+    "/rekap": BKK_ONLY,
+    "/rekap 2024": BKK_ONLY,
+    "/ekspor": BKK_ONLY,
+    "/ekspor 2024": BKK_ONLY,
+    "/lowongan": VACANCY_ONLY,
+    "/peminat 1": VACANCY_ONLY,
+}
+TKJ_FIRST_NAMES = [row[0].split()[0] for row in ROSTER if row[2] == "XII TKJ 1"] + ["Zaki"]
+
+
+async def test_teacher_of_another_class_on_both_channels(bot, fake_api, graph):
+    async with bot.core.db.session() as s:
+        budi = (await s.execute(select(Staff).where(Staff.whatsapp == RPL_TEACHER_WA))).scalar_one()
+        budi.telegram_id = str(RPL_TEACHER_TG)
+        await s.commit()
+    chat = WhatsAppChat(bot, graph, RPL_TEACHER_WA, name="Budi Santoso")
+    for command, expected in OTHER_CLASS.items():
+        (tg,) = texts(await tg_exchange(fake_api, RPL_TEACHER_TG, command))
+        wa = await chat.send(command)
+        assert tg == wa == expected, command
+    # his own summary names only his class's people
+    for text in texts(await tg_exchange(fake_api, RPL_TEACHER_TG, "/ringkasan")):
+        assert not [n for n in TKJ_FIRST_NAMES if re.search(rf"\b{n}\b", text)], text
+    assert not [c for c in fake_api.sent(RPL_TEACHER_TG) if c.method != "sendMessage"]
+    assert {c.type for c in graph.sent(RPL_TEACHER_WA)} == {"text"}
