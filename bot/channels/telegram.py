@@ -103,8 +103,11 @@ def _chat_key(update: object) -> Any:
 
 
 # ---- update -> inbound ----
-def to_inbound(update: Update) -> Inbound | None:
-    """The channel-neutral event for a private-chat update, or None for anything ignored."""
+def to_inbound(update: Update, bot_id: int | None = None) -> Inbound | None:
+    """The channel-neutral event for a private-chat update, or None for anything ignored.
+
+    Update ids are counted per bot, so the idempotency key is "<bot id>:<update id>": another
+    bot on the same database (a new token, a second school) never collides with this one."""
     chat = update.effective_chat
     user = update.effective_user
     if chat is None or chat.type != ChatType.PRIVATE:
@@ -112,7 +115,7 @@ def to_inbound(update: Update) -> Inbound | None:
     base: dict[str, Any] = {
         "channel": CHANNEL,
         "address": str(chat.id),
-        "external_id": str(update.update_id),
+        "external_id": f"{bot_id}:{update.update_id}" if bot_id else str(update.update_id),
         "language_hint": user.language_code if user else None,
         "display_name": user.first_name if user else None,
     }
@@ -325,7 +328,7 @@ class TelegramChannel:
         if update.callback_query is not None:
             with contextlib.suppress(TelegramError):
                 await update.callback_query.answer()
-        inbound = to_inbound(update)
+        inbound = to_inbound(update, self.bot.id)
         if inbound is None:
             await self._maybe_group_hint(update)
             return "ignored"
