@@ -12,7 +12,7 @@ from conversations.questionnaire import Flow, default_flow
 from storage import migrate
 from storage.db import Database
 from storage.models import School, utcnow
-from storage.schools import ensure_default_school
+from storage.schools import SchoolDirectory, ensure_default_school
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ class Core:
     school: School
     flow: Flow
     service: ConversationService
+    schools: SchoolDirectory | None = None  # every school of the deployment (in memory)
 
     async def close(self) -> None:
         await self.db.dispose()
@@ -58,6 +59,7 @@ async def build_core(settings: Settings, *, apply_migrations: bool = True) -> Co
         await db.dispose()
         raise SchemaBehind("the database schema is behind: run `jejak migrate` first")
     school = await ensure_default_school(db, settings)
+    schools = await SchoolDirectory.load(db, school.id)
     flow = default_flow()
     service = ConversationService(
         db,
@@ -67,5 +69,6 @@ async def build_core(settings: Settings, *, apply_migrations: bool = True) -> Co
         context=make_context(settings, school),
         consent_version=settings.consent_version,
         default_language=settings.default_language,
+        schools=schools,
     )
-    return Core(settings, db, school, flow, service)
+    return Core(settings, db, school, flow, service, schools)

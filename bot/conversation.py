@@ -4,17 +4,25 @@ One inbound message is one database transaction: the idempotency record, the new
 every answer are committed before the replies are handed back to the channel, which sends them
 (no session is held across a network call). Messages of one person are handled one at a time
 (an in-process lock, plus a PostgreSQL advisory lock when several processes share a database).
+
+Several schools: identity lookups search the whole deployment (storage/queries.py). The engine's
+Context (school name in the texts, time zone for months and times) is the person's own school:
+read from the matched graduate's card in the state (no query), or, before identification, from
+the invitation code being used; else the default school. A single-school install never queries
+for it (the school directory is in memory).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
@@ -26,6 +34,7 @@ from conversations.types import Inbound, InputKind, Outcome, Reply
 from storage import queries
 from storage.db import Database
 from storage.models import Alumnus, Contact, Response, utcnow
+from storage.schools import SchoolDirectory
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,7 @@ class ConversationService:
         context: Callable[[], Context],
         consent_version: str = "1",
         default_language: str = "id",
+        schools: SchoolDirectory | None = None,
     ) -> None:
         self.db = db
         self.flow = flow
@@ -54,6 +64,7 @@ class ConversationService:
         self.context = context
         self.consent_version = consent_version
         self.default_language = default_language
+        self.schools = schools
         self.hooks: list[Hook] = []
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -71,6 +82,8 @@ class ConversationService:
         return lock
 
     async def handle(self, inbound: Inbound) -> Outcome:
+        if self.schools is not None:  # at most one query a minute (a school added meanwhile)
+            await self.schools.refresh(self.db)
         async with (
             self._lock(inbound.channel, inbound.address),
             self.db.writer(),
@@ -103,16 +116,28 @@ class ConversationService:
         state: dict[str, Any] = dict(contact.state or {}) or engine.initial_state(contact.language)
         before_answers = dict(state.get("answers") or {})
         before_code = state.get("code")
-        ctx = self.context()
+        school_id = await self._school_of(session, contact, state)
+        ctx = self.context_of(school_id)
         result = engine.step(self.flow, state, inbound, ctx)
+        if self.schools is not None and self.schools.multi:
+            # an invitation code that arrived with this message names the school (consent text)
+            after = await self._school_of(session, contact, result.state)
+            if after is not None and after != school_id:
+                ctx = self.context_of(after)
+                result = engine.step(self.flow, state, inbound, ctx)
         replies: list[Reply] = []
         for _ in range(4):  # lookups feed back into the engine; a handful at most
             lookup = await self._apply(session, contact, result, before_code, replies)
             if lookup is None:
                 break
+            if lookup.alumnus and lookup.alumnus.get("school_id") is not None:
+                ctx = self.context_of(lookup.alumnus["school_id"])
             result = engine.step(self.flow, result.state, lookup, ctx)
         replies.extend(result.replies)
         new_state = result.state
+        card = new_state.get("alumnus")
+        if isinstance(card, dict) and "school_id" not in card and school_id is not None:
+            new_state["alumnus"] = {**card, "school_id": school_id}  # a state from before
         if contact.response_id is not None and new_state.get("stage") in ("q", "done"):
             await queries.sync_answers(
                 session, contact.response_id, before_answers, new_state.get("answers") or {}
@@ -187,6 +212,39 @@ class ConversationService:
                 contact.language = eff.lang
         return lookup
 
+    def context_of(self, school_id: int | None) -> Context:
+        """The engine's Context for a person of this school (the default school's when None)."""
+        ctx = self.context()
+        if self.schools is None or school_id is None or school_id == self.schools.default_id:
+            return ctx
+        info = self.schools.get(school_id)
+        return dataclasses.replace(ctx, school=info.name, zone=info.zone)
+
+    async def _school_of(
+        self, session: AsyncSession, contact: Contact, state: dict[str, Any]
+    ) -> int | None:
+        """The person's school: from the graduate card in the state (no query); in a
+        multi-school deployment also from the linked roster row or the invitation code."""
+        for key in ("alumnus", "candidate"):
+            card = state.get(key)
+            if isinstance(card, dict) and card.get("school_id") is not None:
+                return int(card["school_id"])
+        if self.schools is None or not self.schools.multi:
+            return None
+        if contact.alumnus_id is not None:
+            school_id = (
+                await session.execute(
+                    select(Alumnus.school_id).where(Alumnus.id == contact.alumnus_id)
+                )
+            ).scalar_one_or_none()
+        elif state.get("code"):
+            school_id = await queries.school_of_code(session, str(state["code"]))
+        else:
+            return None
+        if school_id is not None and school_id not in self.schools.by_id:
+            await self.schools.refresh(self.db, force=True)
+        return school_id
+
     async def _alumnus(self, session: AsyncSession, contact: Contact) -> Alumnus | None:
         return await session.get(Alumnus, contact.alumnus_id) if contact.alumnus_id else None
 
@@ -194,7 +252,7 @@ class ConversationService:
         self, session: AsyncSession, contact: Contact, eff: engine.Lookup
     ) -> LookupResult:
         if eff.kind == "code" and eff.code:
-            hit = await queries.find_by_code(session, self.school_id, eff.code)
+            hit = await queries.find_by_code(session, None, eff.code)
             if hit is None:
                 return LookupResult(False)
             alumnus, invitation = hit
@@ -203,14 +261,14 @@ class ConversationService:
             needs_dob = invitation.used_at is not None and bool(others)
             return LookupResult(True, queries.alumnus_card(alumnus), needs_dob=needs_dob)
         if eff.kind == "nisn" and eff.nisn and eff.dob:
-            alumnus = await queries.find_by_nisn_dob(session, self.school_id, eff.nisn, eff.dob)
+            alumnus = await queries.find_by_nisn_dob(session, None, eff.nisn, eff.dob)
             return LookupResult(alumnus is not None, alumnus and queries.alumnus_card(alumnus))
         if eff.kind == "dob" and eff.alumnus_id and eff.dob:
             alumnus = await session.get(Alumnus, eff.alumnus_id)
             ok = alumnus is not None and alumnus.birth_date == eff.dob
             return LookupResult(ok, queries.alumnus_card(alumnus) if ok else None)
         if eff.kind == "phone" and contact.channel == "whatsapp":
-            alumnus = await queries.find_by_phone(session, self.school_id, contact.address)
+            alumnus = await queries.find_by_phone(session, None, contact.address)
             return LookupResult(alumnus is not None, alumnus and queries.alumnus_card(alumnus))
         return LookupResult(False)
 
@@ -226,7 +284,7 @@ class ConversationService:
         alumnus.consent_version = self.consent_version
         alumnus.updated_at = utcnow()
         if code:
-            hit = await queries.find_by_code(session, self.school_id, code)
+            hit = await queries.find_by_code(session, None, code)
             if hit and hit[1].used_at is None:
                 hit[1].used_at = utcnow()
 
@@ -261,7 +319,7 @@ class ConversationService:
         )
         current = await queries.latest_completed(session, alumnus.id)
         if current is not None:
-            zone = self.context().zone
+            zone = self.context_of(alumnus.school_id).zone
             when = current.completed_at.astimezone(zone).strftime("%d-%m-%Y")
             lines.append(t("data.answers", lang, when=when))
             lines.extend(self.format_answers(await queries.answers_of(session, current.id), lang))
@@ -307,7 +365,9 @@ class ConversationService:
         transaction (the caller holds `person_lock` and commits). Returns the prompt."""
         await queries.lock_address(session, contact.channel, contact.address)
         await session.refresh(contact)
-        result = engine.reopen_status(self.flow, dict(contact.state or {}), self.context(), prefix)
+        state = dict(contact.state or {})
+        ctx = self.context_of(await self._school_of(session, contact, state))
+        result = engine.reopen_status(self.flow, state, ctx, prefix)
         replies: list[Reply] = []
         await self._apply(session, contact, result, None, replies)
         contact.state = result.state
@@ -315,7 +375,9 @@ class ConversationService:
         return replies + result.replies
 
     async def current_prompt(self, contact: Contact) -> Reply:
-        return engine.current_prompt(self.flow, contact.state or {}, self.context())
+        card = (contact.state or {}).get("alumnus") or {}
+        ctx = self.context_of(card.get("school_id") if isinstance(card, dict) else None)
+        return engine.current_prompt(self.flow, contact.state or {}, ctx)
 
 
 def is_text_command(inbound: Inbound, *names: str) -> bool:

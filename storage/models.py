@@ -2,7 +2,8 @@
 school's zone.
 
 The shape in short:
-- `School` owns `Alumnus` rows (the roster) and, later, staff and vacancies.
+- `School` owns `Alumnus` rows (the roster), staff and vacancies; one deployment may hold several
+  schools (a regional vacancy reaches several of them through `VacancySchool`).
 - `Invitation` is a one-person code that links a chat to a roster row.
 - `Contact` is one chat identity on one channel (a Telegram chat id, a WhatsApp number, a console
   session). It carries the conversation state (JSON) and, once identified, points at an `Alumnus`.
@@ -174,8 +175,10 @@ class Staff(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     school_id: int = Field(foreign_key="school.id", index=True)
-    role: str = Field(max_length=16)  # admin | bkk | teacher
+    role: str = Field(max_length=16)  # admin | bkk | teacher | regional
     name: str = Field(max_length=200)
+    # regional role (BKK/Disnaker): NPSNs of the schools it may publish vacancies to, ["*"] = all
+    covers: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     telegram_id: str | None = Field(default=None, max_length=64)
     whatsapp: str | None = Field(default=None, max_length=20)  # international digits
     created_at: datetime = Field(default_factory=utcnow)
@@ -201,6 +204,7 @@ class StaffInvitation(SQLModel, table=True):
     role: str = Field(max_length=16)
     name: str | None = Field(default=None, max_length=200)
     kelas: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    covers: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     used_at: datetime | None = None
     used_by_contact: str | None = Field(default=None, max_length=96)  # "channel:address"
@@ -226,6 +230,16 @@ class Vacancy(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     published_at: datetime | None = None
     created_by: str | None = Field(default=None, max_length=200)
+
+
+class VacancySchool(SQLModel, table=True):
+    """A school whose job-seekers a vacancy goes to. No rows: only the vacancy's own school;
+    a regional vacancy has one row per target school (which may leave out its own)."""
+
+    __tablename__ = "vacancy_school"
+
+    vacancy_id: int = Field(foreign_key="vacancy.id", primary_key=True)
+    school_id: int = Field(foreign_key="school.id", primary_key=True, index=True)
 
 
 class VacancyInterest(SQLModel, table=True):
@@ -301,5 +315,6 @@ __all__ = [
     "StaffInvitation",
     "Vacancy",
     "VacancyInterest",
+    "VacancySchool",
     "utcnow",
 ]

@@ -1,4 +1,9 @@
-"""Queries behind the conversation shell: contacts, identity lookups, responses and answers."""
+"""Queries behind the conversation shell: contacts, identity lookups, responses and answers.
+
+Identity lookups take a `school_id`; None searches every school of the deployment (what the
+shell does): invitation codes are unique across the deployment, NISN is national, and a phone
+number identifies someone only if exactly one roster row in the deployment has it.
+"""
 
 from __future__ import annotations
 
@@ -58,47 +63,58 @@ def alumnus_card(alumnus: Alumnus) -> dict[str, Any]:
         "name": alumnus.name,
         "kelas": alumnus.kelas,
         "year": alumnus.graduation_year,
+        "school_id": alumnus.school_id,
     }
 
 
 async def find_by_code(
-    session: AsyncSession, school_id: int, code: str
+    session: AsyncSession, school_id: int | None, code: str
 ) -> tuple[Alumnus, Invitation] | None:
     normalised = normalise_code(code)
     if normalised is None:
         return None
-    row = (
-        await session.execute(
-            select(Alumnus, Invitation)
-            .join(Invitation, Invitation.alumnus_id == Alumnus.id)
-            .where(Invitation.code == normalised, Alumnus.school_id == school_id)
-        )
-    ).first()
+    query = (
+        select(Alumnus, Invitation)
+        .join(Invitation, Invitation.alumnus_id == Alumnus.id)
+        .where(Invitation.code == normalised)
+    )
+    if school_id is not None:
+        query = query.where(Alumnus.school_id == school_id)
+    row = (await session.execute(query)).first()
     return (row[0], row[1]) if row else None
 
 
-async def find_by_nisn_dob(
-    session: AsyncSession, school_id: int, nisn: str, dob: date
-) -> Alumnus | None:
+async def school_of_code(session: AsyncSession, code: str) -> int | None:
+    """The school of the graduate an invitation code belongs to (None: no such code)."""
+    normalised = normalise_code(code)
+    if normalised is None:
+        return None
     return (
         await session.execute(
-            select(Alumnus).where(
-                Alumnus.school_id == school_id, Alumnus.nisn == nisn, Alumnus.birth_date == dob
-            )
+            select(Alumnus.school_id)
+            .join(Invitation, Invitation.alumnus_id == Alumnus.id)
+            .where(Invitation.code == normalised)
         )
     ).scalar_one_or_none()
 
 
-async def find_by_phone(session: AsyncSession, school_id: int, phone: str) -> Alumnus | None:
-    rows = (
-        (
-            await session.execute(
-                select(Alumnus).where(Alumnus.school_id == school_id, Alumnus.phone == phone)
-            )
-        )
-        .scalars()
-        .all()
-    )
+async def find_by_nisn_dob(
+    session: AsyncSession, school_id: int | None, nisn: str, dob: date
+) -> Alumnus | None:
+    """NISN + birth date. Across schools (school_id None) the same person may be on two
+    rosters (moved school, a copied row): the newest graduation year wins."""
+    query = select(Alumnus).where(Alumnus.nisn == nisn, Alumnus.birth_date == dob)
+    if school_id is not None:
+        query = query.where(Alumnus.school_id == school_id)
+    query = query.order_by(Alumnus.graduation_year.desc(), Alumnus.id.desc()).limit(1)
+    return (await session.execute(query)).scalars().first()
+
+
+async def find_by_phone(session: AsyncSession, school_id: int | None, phone: str) -> Alumnus | None:
+    query = select(Alumnus).where(Alumnus.phone == phone)
+    if school_id is not None:
+        query = query.where(Alumnus.school_id == school_id)
+    rows = (await session.execute(query.limit(2))).scalars().all()
     return rows[0] if len(rows) == 1 else None  # a shared family number identifies nobody
 
 

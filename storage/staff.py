@@ -3,6 +3,11 @@
 Roles: `admin` and `bkk` see every class of their school; a `teacher` sees only their own classes:
 the explicit `StaffClass` rows plus the classes whose roster `homeroom_teacher` (wali_kelas) is the
 teacher's name (case-insensitive, surrounding spaces ignored). Removed staff see nothing.
+A `regional` member (a BKK/Disnaker office serving several schools) sees no class; it may
+publish vacancies to the job-seekers of the schools it `covers` (NPSNs, or ["*"] for all) and see
+who of those schools is interested (`covered_school_ids`). Every read is scoped by the member's
+`school_id` (or, for regional vacancies, by the covered schools): staff never see another
+school's names or counts.
 
 Every function takes an open `AsyncSession`; the ones that write say so and commit nothing
 themselves except where noted (`add_staff`, `remove_staff`, `create_invitation` and
@@ -20,9 +25,9 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from storage.models import Alumnus, Staff, StaffClass, StaffInvitation, utcnow
+from storage.models import Alumnus, School, Staff, StaffClass, StaffInvitation, utcnow
 
-ROLES = ("admin", "bkk", "teacher")
+ROLES = ("admin", "bkk", "teacher", "regional")
 SCHOOL_WIDE_ROLES = frozenset({"admin", "bkk"})
 INVITATION_PREFIX = "S-"
 # no 0/O, 1/I/L: the code is typed by hand on WhatsApp
@@ -89,6 +94,31 @@ async def _check_classes(session: AsyncSession, school_id: int, kelas: Iterable[
     return list(dict.fromkeys(by_fold[k.casefold()] for k in wanted))
 
 
+def _check_covers(role: str, covers: list[str] | None) -> list[str] | None:
+    if role != "regional":
+        if covers:
+            raise StaffError("Only the regional role covers other schools")
+        return None
+    covers = [c.strip() for c in covers or [] if c and c.strip()]
+    if not covers:
+        raise StaffError("A regional member needs the schools it covers (NPSNs, or all)")
+    return ["*"] if "*" in covers else list(dict.fromkeys(covers))
+
+
+async def covered_school_ids(session: AsyncSession, staff: Staff | None) -> list[int]:
+    """The schools whose job-seekers this member may publish vacancies to (and whose interest
+    lists they see): their own school; a regional member's covered schools instead."""
+    if staff is None or staff.removed_at is not None:
+        return []
+    if staff.role != "regional":
+        return [staff.school_id]
+    covers = staff.covers or []
+    query = select(School.id).order_by(School.id)
+    if "*" not in covers:
+        query = query.where(School.npsn.in_(covers))
+    return list((await session.execute(query)).scalars())
+
+
 def _check_role(role: str) -> str:
     role = role.strip().lower()
     if role not in ROLES:
@@ -105,15 +135,23 @@ async def add_staff(
     telegram_id: str | None = None,
     whatsapp: str | None = None,
     kelas: Iterable[str] = (),
+    covers: list[str] | None = None,
 ) -> Staff:
-    """Add a staff member (commits). `whatsapp` must already be international digits."""
+    """Add a staff member (commits). `whatsapp` must already be international digits.
+    `covers` (role regional only): NPSNs of the schools it publishes vacancies to, or ["*"]."""
     role = _check_role(role)
+    covers = _check_covers(role, covers)
     name = " ".join(name.split())
     if not name:
         raise StaffError("A name is required")
     classes = await _check_classes(session, school_id, kelas)
     staff = Staff(
-        school_id=school_id, role=role, name=name, telegram_id=telegram_id, whatsapp=whatsapp
+        school_id=school_id,
+        role=role,
+        name=name,
+        telegram_id=telegram_id,
+        whatsapp=whatsapp,
+        covers=covers,
     )
     session.add(staff)
     await session.flush()
@@ -166,9 +204,11 @@ async def create_invitation(
     role: str,
     kelas: Iterable[str] = (),
     name: str | None = None,
+    covers: list[str] | None = None,
 ) -> StaffInvitation:
     """A one-time staff invitation code, e.g. "S-7KQ2M9XRTA" (commits)."""
     role = _check_role(role)
+    covers = _check_covers(role, covers)
     classes = await _check_classes(session, school_id, kelas)
     if role == "teacher" and not classes and not name:
         raise StaffError("A teacher invitation needs --kelas or --name (to match wali_kelas)")
@@ -178,6 +218,7 @@ async def create_invitation(
         role=role,
         name=" ".join(name.split()) if name else None,
         kelas=classes,
+        covers=covers,
     )
     session.add(invitation)
     await session.commit()
@@ -239,12 +280,14 @@ async def redeem_invitation(
             name=invitation.name or (display_name or "").strip() or "?",
             telegram_id=str(address) if channel == "telegram" else None,
             whatsapp=str(address) if channel == "whatsapp" else None,
+            covers=invitation.covers,
         )
         session.add(staff)
         await session.flush()
         existing: set[str] = set()
     else:
         staff.role = invitation.role
+        staff.covers = invitation.covers
         if invitation.name:
             staff.name = invitation.name
         existing = set(
@@ -268,9 +311,9 @@ async def classes_for(session: AsyncSession, staff: Staff) -> list[str]:
     """The classes this staff member may see, sorted.
 
     Teacher: explicit classes plus classes whose roster wali_kelas is their name.
-    Admin/BKK: every class of the school. Removed: none.
+    Admin/BKK: every class of the school. Removed, regional: none.
     """
-    if staff.removed_at is not None:
+    if staff.removed_at is not None or staff.role == "regional":
         return []
     if staff.role in SCHOOL_WIDE_ROLES:
         return await known_classes(session, staff.school_id)
@@ -325,6 +368,7 @@ __all__ = [
     "add_staff",
     "can_see_class",
     "classes_for",
+    "covered_school_ids",
     "create_invitation",
     "find_staff",
     "is_school_wide",

@@ -1,10 +1,14 @@
 """Vacancies (lowongan): create, publish, close; who they target; interest.
 
-Targeting (issue 4): alumni of the vacancy's school whose *latest completed* response has status
-`mencari_kerja` (or `kursus` when the vacancy includes it), whose major (`jurusan`) is one of the
-vacancy's majors (case-insensitive; `["*"]` = every major), who consented to vacancies, have not
-sent STOP, and have a linked chat that is not unreachable. One message per person: their most
-recently active chat (last inbound message, else when it was created).
+Targeting (issue 4): alumni of the vacancy's target schools (`VacancySchool` rows; none = its
+own school only, the single-school case; a regional vacancy lists several) whose *latest
+completed* response has status `mencari_kerja` (or `kursus` when the vacancy includes it), whose
+major (`jurusan`) is one of the vacancy's majors (case-insensitive; `["*"]` = every major), who
+consented to vacancies, have not sent STOP, and have a linked chat that is not unreachable. One
+message per person: their most recently active chat (last inbound message, else when it was
+created). The idempotency key is per vacancy and alumnus, so a regional vacancy reaches each
+person once. Staff reads (`list_vacancies`, `interested`) count and name only the alumni of the
+reader's school(s).
 
 Planning is one `INSERT ... SELECT ... ON CONFLICT (idempotency_key) DO NOTHING`: the database
 does the fan-out without the recipients passing through Python, and repeating it adds nothing.
@@ -20,7 +24,15 @@ from sqlalchemy import JSON, Integer, String, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from storage.models import Alumnus, Contact, OutboxMessage, Response, Vacancy, VacancyInterest
+from storage.models import (
+    Alumnus,
+    Contact,
+    OutboxMessage,
+    Response,
+    Vacancy,
+    VacancyInterest,
+    VacancySchool,
+)
 from storage.outbox import dialect_insert
 
 ALL = "*"
@@ -40,16 +52,18 @@ def parse_majors(text: str) -> list[str]:
     return list(dict.fromkeys(parts))
 
 
-async def known_majors(session: AsyncSession, school_id: int) -> list[str]:
+async def known_majors(session: AsyncSession, school_id: int | list[int]) -> list[str]:
+    """The roster's majors of one school (or of several: a regional vacancy)."""
+    ids = school_id if isinstance(school_id, list) else [school_id]
     rows = await session.execute(
-        select(func.upper(func.trim(Alumnus.jurusan)))
-        .where(Alumnus.school_id == school_id)
-        .distinct()
+        select(func.upper(func.trim(Alumnus.jurusan))).where(Alumnus.school_id.in_(ids)).distinct()
     )
     return sorted(r[0] for r in rows if r[0])
 
 
-async def check_majors(session: AsyncSession, school_id: int, majors: list[str]) -> list[str]:
+async def check_majors(
+    session: AsyncSession, school_id: int | list[int], majors: list[str]
+) -> list[str]:
     """The majors unknown to the roster (empty = all fine)."""
     if majors == [ALL]:
         return []
@@ -71,11 +85,18 @@ async def create_vacancy(
     apply_info: str | None = None,
     include_kursus: bool = False,
     created_by: str | None = None,
+    target_schools: list[int] | None = None,
 ) -> Vacancy:
+    """A draft vacancy of `school_id`. `target_schools` (a regional vacancy): the schools whose
+    job-seekers it goes to instead of only its own."""
+    targets = list(dict.fromkeys(target_schools)) if target_schools else None
+    if target_schools is not None and not targets:
+        raise VacancyError("no target school")
+    scope = targets or school_id
     majors = [ALL] if ALL in majors else [" ".join(m.split()).upper() for m in majors]
-    unknown = await check_majors(session, school_id, majors)
+    unknown = await check_majors(session, scope, majors)
     if unknown:
-        known = ", ".join(await known_majors(session, school_id)) or "-"
+        known = ", ".join(await known_majors(session, scope)) or "-"
         raise VacancyError(f"unknown major(s): {', '.join(unknown)}; known majors: {known}")
     for name, value in (("company", company), ("position", position), ("location", location)):
         if not value or not value.strip():
@@ -95,12 +116,39 @@ async def create_vacancy(
     )
     session.add(vacancy)
     await session.flush()
+    for target in targets or []:
+        session.add(VacancySchool(vacancy_id=vacancy.id, school_id=target))
+    if targets:
+        await session.flush()
     return vacancy
 
 
-async def get_vacancy(session: AsyncSession, vacancy_id: int, school_id: int) -> Vacancy | None:
+async def target_school_ids(session: AsyncSession, vacancy: Vacancy) -> list[int]:
+    """The schools whose job-seekers the vacancy goes to (its own when it lists none)."""
+    rows = (
+        await session.execute(
+            select(VacancySchool.school_id)
+            .where(VacancySchool.vacancy_id == vacancy.id)
+            .order_by(VacancySchool.school_id)
+        )
+    ).scalars()
+    return list(rows) or [vacancy.school_id]
+
+
+async def get_vacancy(
+    session: AsyncSession, vacancy_id: int, school_id: int | list[int], *, targeted: bool = False
+) -> Vacancy | None:
+    """The vacancy if it belongs to the school (one id or several); with `targeted`, also when
+    it is a regional vacancy sent to (one of) them (for reading its interest, not changing it)."""
+    ids = school_id if isinstance(school_id, list) else [school_id]
     vacancy = await session.get(Vacancy, vacancy_id)
-    return vacancy if vacancy is not None and vacancy.school_id == school_id else None
+    if vacancy is None:
+        return None
+    if vacancy.school_id in ids:
+        return vacancy
+    if targeted and set(ids) & set(await target_school_ids(session, vacancy)):
+        return vacancy
+    return None
 
 
 def latest_response_id(alumnus_id_column):
@@ -134,8 +182,13 @@ def best_contact_id(alumnus_id_column, channels: tuple[str, ...] = OUTREACH_CHAN
     )
 
 
-def target_query(vacancy: Vacancy, channels: tuple[str, ...] = OUTREACH_CHANNELS):
-    """SELECT alumnus_id, contact_id, channel, address, language of every recipient.
+def target_query(
+    vacancy: Vacancy,
+    channels: tuple[str, ...] = OUTREACH_CHANNELS,
+    school_ids: list[int] | None = None,
+):
+    """SELECT alumnus_id, contact_id, channel, address, language of every recipient among the
+    alumni of `school_ids` (default: the vacancy's own school).
     Returns (query, best) where `best` is the chosen Contact alias."""
     statuses = ["mencari_kerja", *(["kursus"] if vacancy.include_kursus else [])]
     best = aliased(Contact, name="best")
@@ -152,7 +205,7 @@ def target_query(vacancy: Vacancy, channels: tuple[str, ...] = OUTREACH_CHANNELS
         .join(latest, latest.id == latest_response_id(Alumnus.id))
         .join(best, best.id == best_contact_id(Alumnus.id, channels))
         .where(
-            Alumnus.school_id == vacancy.school_id,
+            Alumnus.school_id.in_(school_ids or [vacancy.school_id]),
             Alumnus.consent_vacancies.is_(True),
             Alumnus.stopped_at.is_(None),
             latest.status.in_(statuses),
@@ -165,7 +218,7 @@ def target_query(vacancy: Vacancy, channels: tuple[str, ...] = OUTREACH_CHANNELS
 
 
 async def count_targets(session: AsyncSession, vacancy: Vacancy) -> int:
-    query, _ = target_query(vacancy)
+    query, _ = target_query(vacancy, school_ids=await target_school_ids(session, vacancy))
     return (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
 
 
@@ -176,16 +229,19 @@ async def plan_vacancy(
     payloads: dict[str, dict[str, Any]],
     now: datetime,
     not_before: datetime,
+    school_ids: list[int] | None = None,
 ) -> int:
-    """Queue the vacancy for every recipient (INSERT ... SELECT, idempotent). Returns rows added.
+    """Queue the vacancy for every recipient among the alumni of `school_ids` (default: the
+    vacancy's own school) (INSERT ... SELECT, idempotent). Returns rows added. Each outbox row
+    belongs to the recipient's school.
 
     `payloads` maps a language ("id", "en") to the message payload in that language."""
-    query, best = target_query(vacancy)
+    query, best = target_query(vacancy, school_ids=school_ids)
     columns = OutboxMessage.__table__.c
     payload_id = literal(payloads["id"], JSON)
     payload_en = literal(payloads.get("en", payloads["id"]), JSON)
     select_rows = query.with_only_columns(
-        literal(vacancy.school_id, Integer),
+        Alumnus.school_id,
         literal("vacancy", String),
         literal(f"vacancy:{vacancy.id}:", String) + cast(Alumnus.id, String),
         Alumnus.id,
@@ -251,10 +307,15 @@ async def close(session: AsyncSession, vacancy: Vacancy) -> int:
 
 
 async def list_vacancies(session: AsyncSession, school_id: int) -> list[dict[str, Any]]:
+    """The school's vacancies and the regional ones sent to its job-seekers; the counts
+    (queued, sent, interested) are of this school's alumni only."""
+    targeted = select(VacancySchool.vacancy_id).where(VacancySchool.school_id == school_id)
     vacancies = (
         (
             await session.execute(
-                select(Vacancy).where(Vacancy.school_id == school_id).order_by(Vacancy.id)
+                select(Vacancy)
+                .where((Vacancy.school_id == school_id) | Vacancy.id.in_(targeted))
+                .order_by(Vacancy.id)
             )
         )
         .scalars()
@@ -263,9 +324,10 @@ async def list_vacancies(session: AsyncSession, school_id: int) -> list[dict[str
     interest = dict(
         (
             await session.execute(
-                select(VacancyInterest.vacancy_id, func.count()).group_by(
-                    VacancyInterest.vacancy_id
-                )
+                select(VacancyInterest.vacancy_id, func.count())
+                .join(Alumnus, Alumnus.id == VacancyInterest.alumnus_id)
+                .where(Alumnus.school_id == school_id)
+                .group_by(VacancyInterest.vacancy_id)
             )
         ).all()
     )
@@ -276,7 +338,10 @@ async def list_vacancies(session: AsyncSession, school_id: int) -> list[dict[str
             (
                 await session.execute(
                     select(OutboxMessage.status, func.count())
-                    .where(OutboxMessage.idempotency_key.like(prefix + "%"))
+                    .where(
+                        OutboxMessage.idempotency_key.like(prefix + "%"),
+                        OutboxMessage.school_id == school_id,
+                    )
                     .group_by(OutboxMessage.status)
                 )
             ).all()
@@ -309,16 +374,22 @@ class Interested:
     at: datetime
 
 
-async def interested(session: AsyncSession, vacancy_id: int) -> list[Interested]:
-    rows = (
-        await session.execute(
-            select(VacancyInterest, Alumnus, Contact)
-            .join(Alumnus, Alumnus.id == VacancyInterest.alumnus_id)
-            .outerjoin(Contact, Contact.id == VacancyInterest.contact_id)
-            .where(VacancyInterest.vacancy_id == vacancy_id)
-            .order_by(Alumnus.kelas, Alumnus.name)
-        )
-    ).all()
+async def interested(
+    session: AsyncSession, vacancy_id: int, school_ids: int | list[int] | None = None
+) -> list[Interested]:
+    """Who tapped "Saya berminat", among the alumni of `school_ids` (staff reads always pass
+    their school(s); None = everyone, for the deployment operator)."""
+    query = (
+        select(VacancyInterest, Alumnus, Contact)
+        .join(Alumnus, Alumnus.id == VacancyInterest.alumnus_id)
+        .outerjoin(Contact, Contact.id == VacancyInterest.contact_id)
+        .where(VacancyInterest.vacancy_id == vacancy_id)
+        .order_by(Alumnus.kelas, Alumnus.name)
+    )
+    if school_ids is not None:
+        ids = school_ids if isinstance(school_ids, list) else [school_ids]
+        query = query.where(Alumnus.school_id.in_(ids))
+    rows = (await session.execute(query)).all()
     out = []
     for interest, alumnus, contact in rows:
         channel = contact.channel if contact else None

@@ -10,11 +10,12 @@ from typing import TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from bot.settings import Settings
 from storage import migrate
 from storage.db import Database
-from storage.schools import ensure_default_school
+from storage.schools import SchoolError, ensure_default_school, school_by_npsn
 
 T = TypeVar("T")
 console = Console()
@@ -43,9 +44,26 @@ async def open_database(settings: Settings) -> Database:
     return db
 
 
-async def open_with_school(settings: Settings):
+def school_option():
+    """`--school NPSN` on every command that reads or writes one school's data."""
+    return typer.Option(
+        None,
+        "--school",
+        help="NPSN of the school (default: the configured SCHOOL_NPSN; see `jejak school list`).",
+    )
+
+
+async def open_with_school(settings: Settings, npsn: str | None = None):
+    """The database and a school: the configured default one, or the one with NPSN `npsn`
+    (an unknown NPSN exits with an error naming the known schools)."""
     db = await open_database(settings)
     school = await ensure_default_school(db, settings)
+    if npsn is not None and npsn.strip() != school.npsn:
+        try:
+            school = await school_by_npsn(db, npsn)
+        except SchoolError as exc:
+            await db.dispose()
+            raise fail(escape(str(exc)), 2) from None
     return db, school
 
 

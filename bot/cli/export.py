@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from bot.cli import app
-from bot.cli.common import console, fail, load_settings, open_with_school, run
+from bot.cli.common import console, fail, load_settings, open_with_school, run, school_option
 from bot.export import export_csv, export_xlsx
 from storage.staff import known_classes
 
@@ -22,6 +22,7 @@ def export_cmd(
         None, "--tahun-lulus", help="Only this graduation year."
     ),
     kelas: str | None = typer.Option(None, "--kelas", "-k", help="Only this class."),
+    school: str | None = school_option(),
 ) -> None:
     """Export every graduate with their current answers (XLSX: plus a per-major summary)."""
     writer = FORMATS.get(out.suffix.lower())
@@ -32,15 +33,15 @@ def export_cmd(
     settings = load_settings()
 
     async def go() -> int | str:
-        db, school = await open_with_school(settings)
+        db, school_row = await open_with_school(settings, school)
         try:
             if kelas is not None:
                 async with db.session() as session:
-                    classes = await known_classes(session, school.id)
+                    classes = await known_classes(session, school_row.id)
                 if kelas not in classes:
                     listing = ", ".join(classes) if classes else "(none: import the roster first)"
                     return f"Unknown class {kelas!r}. Known classes: {listing}"
-            return await writer(db, school.id, out, graduation_year=tahun_lulus, kelas=kelas)
+            return await writer(db, school_row.id, out, graduation_year=tahun_lulus, kelas=kelas)
         finally:
             await db.dispose()
 

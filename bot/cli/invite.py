@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 
 from bot.cli import app
-from bot.cli.common import console, fail, load_settings, open_with_school, run
+from bot.cli.common import console, fail, load_settings, open_with_school, run, school_option
 from bot.settings import Settings
 from storage.invitations import ensure_invitations
 from storage.roster import list_classes
@@ -69,15 +69,16 @@ def links_cmd(
         None, "--kelas", "-k", help="Only this class, e.g. 'XII TKJ 1'."
     ),
     semicolon: bool = typer.Option(False, "--semicolon", help="Separate columns with ';'."),
+    school: str | None = school_option(),
 ) -> None:
     """Write one invitation code and deep link per alumnus to a CSV file."""
     settings = load_settings()
 
     async def go() -> tuple[int, str | None]:
         username = await bot_username(settings)  # before the database: no session held across it
-        db, school = await open_with_school(settings)
+        db, school_row = await open_with_school(settings, school)
         try:
-            classes = await list_classes(db, school.id)
+            classes = await list_classes(db, school_row.id)
             if not classes:
                 raise InviteError(
                     "The roster is empty: import it first with `jejak roster import FILE`."
@@ -87,7 +88,7 @@ def links_cmd(
                 if wanted not in {k.lower() for k, _ in classes}:
                     known = ", ".join(f"{k} ({n})" for k, n in classes)
                     raise InviteError(f"Unknown class {kelas!r}. Known classes: {known}.")
-            pairs = await ensure_invitations(db, school.id, kelas)
+            pairs = await ensure_invitations(db, school_row.id, kelas)
         finally:
             await db.dispose()
         wa = _wa_digits(settings.whatsapp_display_number)

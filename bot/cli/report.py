@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.cli import app
-from bot.cli.common import console, fail, load_settings, open_with_school, run
+from bot.cli.common import console, fail, load_settings, open_with_school, run, school_option
 from bot.reports import recap_chart_png
 from storage.reports import RecapRow, recap_totals, school_recap
 
@@ -75,6 +75,7 @@ def report_cmd(
     ),
     chart: Path | None = typer.Option(None, "--chart", help="Also write the chart to this PNG."),
     lang: str = typer.Option("id", "--lang", help="Chart language: id or en."),
+    school: str | None = school_option(),
 ) -> None:
     """Print the school-wide recap per graduation year and major."""
     if chart is not None and chart.suffix.lower() != ".png":
@@ -84,9 +85,9 @@ def report_cmd(
     settings = load_settings()
 
     async def go() -> list[RecapRow]:
-        db, school = await open_with_school(settings)
+        db, school_row = await open_with_school(settings, school)
         try:
-            return await school_recap(db, school.id, graduation_year=tahun_lulus)
+            return await school_recap(db, school_row.id, graduation_year=tahun_lulus)
         finally:
             await db.dispose()
 

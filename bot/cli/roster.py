@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.cli import app
-from bot.cli.common import console, fail, load_settings, open_with_school, run
+from bot.cli.common import console, fail, load_settings, open_with_school, run, school_option
 from storage.roster import ImportReport, RosterError, import_roster
 
 SAMPLE_ROSTER = Path(__file__).resolve().parent.parent / "sample_roster.csv"
@@ -45,6 +45,7 @@ def print_report(report: ImportReport) -> None:
 @roster_app.command("import")
 def import_cmd(
     file: Path = typer.Argument(..., help="CSV (comma or semicolon) or XLSX roster file."),
+    school: str | None = school_option(),
 ) -> None:
     """Import (upsert by NISN) a roster with the columns nisn, nama, tanggal_lahir,
     jenis_kelamin, kelas, jurusan, tahun_lulus, wali_kelas, no_hp."""
@@ -53,9 +54,9 @@ def import_cmd(
     settings = load_settings()
 
     async def go() -> ImportReport:
-        db, school = await open_with_school(settings)
+        db, school_row = await open_with_school(settings, school)
         try:
-            return await import_roster(db, school.id, file)
+            return await import_roster(db, school_row.id, file)
         finally:
             await db.dispose()
 

@@ -7,12 +7,26 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.cli import app
-from bot.cli.common import console, fail, load_settings, open_with_school, run
+from bot.cli.common import console, fail, load_settings, open_with_school, run, school_option
 from storage import staff as staff_store
 from storage.roster import normalise_phone
+from storage.schools import SchoolError, schools_by_npsn
 
 staff_app = typer.Typer(help="Staff: admin, BKK and homeroom teachers.", no_args_is_help=True)
 app.add_typer(staff_app, name="staff")
+
+
+async def _covers(db, covers: str | None) -> list[str] | None:
+    """--covers "NPSN1,NPSN2" | "all" -> ["NPSN1", "NPSN2"] | ["*"] (unknown NPSNs: exit 2)."""
+    if covers is None:
+        return None
+    if covers.strip().lower() in ("all", "semua", "*"):
+        return ["*"]
+    try:
+        return [s.npsn for s in await schools_by_npsn(db, covers)]
+    except SchoolError as exc:
+        await db.dispose()
+        raise fail(escape(str(exc)), 2) from None
 
 
 @staff_app.command("add")
@@ -24,11 +38,18 @@ def add_cmd(
     telegram_id: str | None = typer.Option(None, "--telegram-id", help="Numeric Telegram user id."),
     whatsapp: str | None = typer.Option(None, "--whatsapp", help="WhatsApp number, e.g. 0812..."),
     kelas: list[str] = typer.Option([], "--kelas", "-k", help="A class they see (repeatable)."),
+    covers: str | None = typer.Option(
+        None, "--covers", help="Role regional: the schools it serves, NPSN1,NPSN2 or all."
+    ),
+    school: str | None = school_option(),
 ) -> None:
-    """Add a staff member."""
+    """Add a staff member (role regional: a BKK/Disnaker office publishing vacancies to the
+    job-seekers of the schools in --covers)."""
     settings = load_settings()
     if role.strip().lower() not in staff_store.ROLES:
         raise fail(f"Unknown role {role!r}: use one of {', '.join(staff_store.ROLES)}.", 2)
+    if (role.strip().lower() == "regional") != (covers is not None):
+        raise fail("--covers NPSN1,NPSN2|all goes with --role regional (and only with it).", 2)
     wa = None
     if whatsapp:
         wa = normalise_phone(whatsapp)
@@ -38,17 +59,19 @@ def add_cmd(
         raise fail("--telegram-id must be the numeric Telegram user id.", 2)
 
     async def go():
-        db, school = await open_with_school(settings)
+        db, school_row = await open_with_school(settings, school)
         try:
+            covered = await _covers(db, covers)
             async with db.session() as session:
                 member = await staff_store.add_staff(
                     session,
-                    school.id,
+                    school_row.id,
                     role=role,
                     name=name,
                     telegram_id=telegram_id.strip() if telegram_id else None,
                     whatsapp=wa,
                     kelas=kelas,
+                    covers=covered,
                 )
                 classes = await staff_store.classes_for(session, member)
             return member, classes
@@ -73,15 +96,16 @@ def add_cmd(
 @staff_app.command("list")
 def list_cmd(
     all_: bool = typer.Option(False, "--all", help="Include removed staff."),
+    school: str | None = school_option(),
 ) -> None:
     """List staff with their roles, chats and classes."""
     settings = load_settings()
 
     async def go():
-        db, school = await open_with_school(settings)
+        db, school_row = await open_with_school(settings, school)
         try:
             async with db.session() as session:
-                members = await staff_store.list_staff(session, school.id, include_removed=all_)
+                members = await staff_store.list_staff(session, school_row.id, include_removed=all_)
                 out = []
                 for member, _explicit in members:
                     out.append((member, await staff_store.classes_for(session, member)))
@@ -104,7 +128,13 @@ def list_cmd(
             escape(member.name),
             member.telegram_id or "",
             member.whatsapp or "",
-            "all" if member.role in ("admin", "bkk") else escape(", ".join(classes)),
+            "all"
+            if member.role in ("admin", "bkk")
+            else (
+                "vacancies: " + ("all schools" if "*" in member.covers else ",".join(member.covers))
+                if member.role == "regional" and member.covers
+                else escape(", ".join(classes))
+            ),
             "yes" if member.removed_at else "",
         )
     console.print(table)
@@ -113,15 +143,16 @@ def list_cmd(
 @staff_app.command("remove")
 def remove_cmd(
     staff_id: int = typer.Argument(..., help="The id shown by `jejak staff list`."),
+    school: str | None = school_option(),
 ) -> None:
     """Remove a staff member (they lose access at once)."""
     settings = load_settings()
 
     async def go():
-        db, school = await open_with_school(settings)
+        db, school_row = await open_with_school(settings, school)
         try:
             async with db.session() as session:
-                return await staff_store.remove_staff(session, school.id, staff_id)
+                return await staff_store.remove_staff(session, school_row.id, staff_id)
         finally:
             await db.dispose()
 
@@ -136,18 +167,25 @@ def invite_cmd(
     role: str = typer.Option("teacher", "--role", help="admin, bkk or teacher."),
     kelas: list[str] = typer.Option([], "--kelas", "-k", help="A class they see (repeatable)."),
     name: str | None = typer.Option(None, "--name", help="Their name (matches wali_kelas)."),
+    covers: str | None = typer.Option(
+        None, "--covers", help="Role regional: the schools it serves, NPSN1,NPSN2 or all."
+    ),
+    school: str | None = school_option(),
 ) -> None:
     """Print a one-time code the staff member sends to the bot to link their chat."""
     settings = load_settings()
     if role.strip().lower() not in staff_store.ROLES:
         raise fail(f"Unknown role {role!r}: use one of {', '.join(staff_store.ROLES)}.", 2)
+    if (role.strip().lower() == "regional") != (covers is not None):
+        raise fail("--covers NPSN1,NPSN2|all goes with --role regional (and only with it).", 2)
 
     async def go():
-        db, school = await open_with_school(settings)
+        db, school_row = await open_with_school(settings, school)
         try:
+            covered = await _covers(db, covers)
             async with db.session() as session:
                 return await staff_store.create_invitation(
-                    session, school.id, role=role, kelas=kelas, name=name
+                    session, school_row.id, role=role, kelas=kelas, name=name, covers=covered
                 )
         finally:
             await db.dispose()
@@ -160,6 +198,9 @@ def invite_cmd(
     scope = ", ".join(invitation.kelas) if invitation.kelas else "all classes"
     if invitation.role == "teacher" and not invitation.kelas:
         scope = f"classes whose wali_kelas is {invitation.name}"
+    if invitation.role == "regional":
+        covered = invitation.covers or []
+        scope = "vacancies to " + ("all schools" if "*" in covered else ", ".join(covered))
     console.print(
         f"One-time {invitation.role} code ({escape(scope)}): the person sends it to the bot "
         "on Telegram or WhatsApp. Valid for 30 days.",

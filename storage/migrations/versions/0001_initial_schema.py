@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 21:05:33.618774
+Create Date: 2026-11-27 21:40:30.081034
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
-
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -81,6 +80,7 @@ def upgrade() -> None:
         sa.Column("school_id", sa.Integer(), nullable=False),
         sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("covers", sa.JSON(), nullable=True),
         sa.Column("telegram_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("whatsapp", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
@@ -103,6 +103,7 @@ def upgrade() -> None:
         sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("kelas", sa.JSON(), nullable=False),
+        sa.Column("covers", sa.JSON(), nullable=True),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("used_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("used_by_contact", sqlmodel.sql.sqltypes.AutoString(length=96), nullable=True),
@@ -191,6 +192,25 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("staff_id", "kelas"),
     )
+    op.create_table(
+        "vacancy_school",
+        sa.Column("vacancy_id", sa.Integer(), nullable=False),
+        sa.Column("school_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["school_id"],
+            ["school.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["vacancy_id"],
+            ["vacancy.id"],
+        ),
+        sa.PrimaryKeyConstraint("vacancy_id", "school_id"),
+    )
+    with op.batch_alter_table("vacancy_school", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_vacancy_school_school_id"), ["school_id"], unique=False
+        )
+
     op.create_table(
         "delivery",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -367,6 +387,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_delivery_contact_id"))
 
     op.drop_table("delivery")
+    with op.batch_alter_table("vacancy_school", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_vacancy_school_school_id"))
+
+    op.drop_table("vacancy_school")
     op.drop_table("staff_class")
     with op.batch_alter_table("invitation", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_invitation_alumnus_id"))
