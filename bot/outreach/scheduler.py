@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 class TickResult:
     plan: PlanResult | None  # None: another process holds the planner lock
     dispatch: DispatchStats
+    digests: int = 0  # weekly digests queued by this tick (bot/digest.py)
 
 
 class Outreach:
@@ -69,9 +70,24 @@ class Outreach:
     async def dispatch(self) -> DispatchStats:
         return await self.dispatcher.dispatch_due()
 
+    async def digest(self) -> int:
+        """Queue the weekly staff digests if they are due (bot/digest.py; idempotent)."""
+        from bot.digest import plan_digests
+
+        core = self.core
+        return await plan_digests(
+            core.db,
+            school_id=core.school.id,
+            flow=core.flow,
+            settings=core.settings,
+            zone=self.zone,
+            now=self.clock(),
+        )
+
     async def tick(self) -> TickResult:
         plan = await self.plan()
-        return TickResult(plan, await self.dispatch())
+        digests = await self.digest()
+        return TickResult(plan, await self.dispatch(), digests)
 
     async def _job(self, name: str, fn) -> None:
         try:
@@ -106,6 +122,25 @@ class Outreach:
             max_instances=1,
             coalesce=True,
             next_run_time=self.clock(),
+        )
+        settings = self.core.settings
+        # the weekly digest: at DIGEST_WEEKDAY DIGEST_TIME school time, and once at start-up
+        # (a process that was down at that time sends it when it comes back the same day)
+        scheduler.add_job(
+            self._job,
+            "cron",
+            args=("digest", self.digest),
+            day_of_week=settings.digest_weekday % 7,
+            hour=settings.digest_time.hour,
+            minute=settings.digest_time.minute,
+            timezone=self.zone,
+            id="outreach-digest",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=3600,
+        )
+        scheduler.add_job(
+            self._job, "date", args=("digest", self.digest), id="outreach-digest-startup"
         )
         scheduler.start()
         self.scheduler = scheduler
