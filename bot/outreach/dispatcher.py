@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from bot.channels.base import Sender, SendResult, SendStatus
 from bot.outreach.messages import Composer, Prepared, window_template
-from bot.outreach.planner import in_quiet_hours
+from bot.outreach.planner import in_quiet_hours, next_allowed
 from bot.outreach.ratelimit import ChatPacer, LocalRateLimiter, WindowGate, make_limiter
 from storage import outbox
 from storage.db import Database
@@ -97,8 +97,10 @@ class Dispatcher:
         concurrency: int = 16,
         claim_lease: timedelta = timedelta(seconds=60),
         sending_lease: timedelta = timedelta(minutes=5),
+        schools: Any | None = None,
     ) -> None:
         self.db = db
+        self.schools = schools  # storage.schools.SchoolDirectory: quiet hours per school zone
         self.senders = dict(senders)
         self.settings = settings
         self.composer = composer
@@ -156,6 +158,13 @@ class Dispatcher:
                         await self._release_rest(page[index:])
                         return stats
                     chat = (row.channel, row.address)
+                    quiet_until = self._school_quiet_until(row, now)
+                    if quiet_until is not None:  # its school's zone is in quiet hours
+                        async with self._writing(), self.db.session() as s:
+                            await outbox.release(s, row.id, self.worker, quiet_until)
+                            await s.commit()
+                        stats.deferred += 1
+                        continue
                     wait = self.pacer.wait_needed(*chat)
                     if chat in self._in_flight:
                         wait = max(wait, self.pacer.interval.get(row.channel, 0.0), 0.05)
@@ -203,9 +212,21 @@ class Dispatcher:
         return contextlib.nullcontext()
 
     def _quiet(self, now: datetime) -> bool:
-        return in_quiet_hours(
-            now, self.zone, self.settings.quiet_hours_start, self.settings.quiet_hours_end
-        )
+        """Quiet hours everywhere: in the (default) zone, or in every school's zone."""
+        start, end = self.settings.quiet_hours_start, self.settings.quiet_hours_end
+        if self.schools is None or not self.schools.multi:
+            return in_quiet_hours(now, self.zone, start, end)
+        return all(in_quiet_hours(now, s.zone, start, end) for s in self.schools.all())
+
+    def _school_quiet_until(self, row: outbox.Claimed, now: datetime) -> datetime | None:
+        """Several schools in several zones: when a row's school is in quiet hours now, the end
+        of them (the row is given back due then); None: send it."""
+        if self.schools is None or not self.schools.multi or row.purpose in QUIET_EXEMPT:
+            return None
+        zone = self.schools.get(row.school_id).zone
+        start, end = self.settings.quiet_hours_start, self.settings.quiet_hours_end
+        until = next_allowed(now, zone, start, end)
+        return until if until > now else None
 
     async def _claim(self, now: datetime, purposes) -> list[outbox.Claimed]:
         async with self._writing(), self.db.session() as s:
@@ -353,6 +374,7 @@ def build_dispatcher(core: Any, senders: Mapping[str, Sender], **kwargs: Any) ->
         composer=composer,
         zone=ZoneInfo(core.school.timezone or core.settings.timezone),
         person_lock=core.service.person_lock,
+        schools=getattr(core, "schools", None),
         **kwargs,
     )
 

@@ -12,6 +12,11 @@ argument (aware UTC), so tests drive the calendar.
 - `planner_lock`: on PostgreSQL the planners run under `pg_try_advisory_lock`, so of several
   processes exactly one plans at a time (the others skip that tick).
 Candidates are read in keyset pages, never all at once.
+
+Several schools: `plan_due` plans for every school of the deployment in one pass; each
+graduate's reminder text, prompt and quiet hours are their own school's (name and zone). A
+vacancy is queued school by school for its target schools (its own, or a regional vacancy's
+list), each with that school's name and quiet hours.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from conversations.messages import Catalogue
 from conversations.questionnaire import Flow
 from storage import outbox, vacancies
 from storage.db import Database
-from storage.models import Alumnus, Contact, OutboxMessage, Response, Vacancy
+from storage.models import Alumnus, Contact, OutboxMessage, Response, School, Vacancy
 
 log = logging.getLogger(__name__)
 PAGE = 500
@@ -134,10 +139,36 @@ async def publish_vacancy_in(
     if vacancy is None:
         raise vacancies.VacancyError(f"no vacancy #{vacancy_id}")
     await vacancies.publish(s, vacancy, now.astimezone(zone).date(), now)
-    payloads = {lang: vacancy_payload(vacancy, school_name, cat, lang) for lang in ("id", "en")}
-    return await vacancies.plan_vacancy(
-        s, vacancy, payloads=payloads, now=now, not_before=_quiet(settings, zone, now)
-    )
+    targets = await vacancies.target_school_ids(s, vacancy)
+    added = 0
+    for target in (await s.execute(select(School).where(School.id.in_(targets)))).scalars():
+        name = target.name if target.id != school_id else school_name
+        here = zone if target.id == school_id else _zone(target.timezone, zone)
+        payloads = {lang: vacancy_payload(vacancy, name, cat, lang) for lang in ("id", "en")}
+        added += await vacancies.plan_vacancy(
+            s,
+            vacancy,
+            payloads=payloads,
+            now=now,
+            not_before=_quiet(settings, here, now),
+            school_ids=[target.id],
+        )
+    return added
+
+
+def _zone(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
+    try:
+        return ZoneInfo(name) if name else fallback
+    except (KeyError, ValueError):
+        return fallback
+
+
+async def school_infos(db: Database) -> dict[int, tuple[str, ZoneInfo]]:
+    """Every school's (name, zone), by id: one query per planning pass."""
+    async with db.session() as s:
+        rows = (await s.execute(select(School.id, School.name, School.timezone))).all()
+    fallback = ZoneInfo("Asia/Jakarta")
+    return {sid: (name, _zone(tz, fallback)) for sid, name, tz in rows}
 
 
 # ---- reminders ---------------------------------------------------------------------------
@@ -158,13 +189,16 @@ class PlanResult:
 async def plan_reminders(
     db: Database,
     *,
-    school_id: int,
+    school_id: int | None,
     school_name: str,
     flow: Flow,
     settings: Any,
     zone: ZoneInfo,
     now: datetime,
+    schools: dict[int, tuple[str, ZoneInfo]] | None = None,
 ) -> int:
+    """`school_id` None: every school, each graduate with their school's (name, zone) from
+    `schools` (`school_name`/`zone` for a school missing there)."""
     from bot.outreach.messages import aware, reminder_payload
 
     days = settings.reminder_schedule or [3, 7, 14]
@@ -175,7 +209,15 @@ async def plan_reminders(
     completed = select(Response.alumnus_id).where(Response.completed_at.is_not(None))
     added = 0
     after_id = 0
-    ctx = engine.Context(now=now, school=school_name, zone=zone)
+    contexts: dict[int | None, engine.Context] = {}
+
+    def school_of(sid: int) -> tuple[str, ZoneInfo, engine.Context]:
+        name, here = (schools or {}).get(sid, (school_name, zone))
+        if sid not in contexts:
+            contexts[sid] = engine.Context(now=now, school=name, zone=here)
+        return name, here, contexts[sid]
+
+    scope = [] if school_id is None else [Alumnus.school_id == school_id]
     while True:
         async with db.session() as s:
             rows = (
@@ -184,7 +226,7 @@ async def plan_reminders(
                     .join(Alumnus, Alumnus.id == Contact.alumnus_id)
                     .where(
                         Contact.id > after_id,
-                        Alumnus.school_id == school_id,
+                        *scope,
                         Contact.channel.in_(vacancies.OUTREACH_CHANNELS),
                         Contact.unreachable_at.is_(None),
                         Contact.refused_at.is_(None),
@@ -224,11 +266,12 @@ async def plan_reminders(
                 if anchor + reminder_offset(days, n) > now:
                     continue
                 lang = state.get("lang") or contact.language
+                name, here, ctx = school_of(alumnus.school_id)
                 prompt = engine.current_prompt(flow, state, ctx)
-                payload = reminder_payload(prompt, alumnus.name, school_name, flow.catalogue, lang)
+                payload = reminder_payload(prompt, alumnus.name, name, flow.catalogue, lang)
                 new_rows.append(
                     {
-                        "school_id": school_id,
+                        "school_id": alumnus.school_id,
                         "purpose": "reminder",
                         "idempotency_key": f"{prefix}{n}",
                         "alumnus_id": alumnus.id,
@@ -236,7 +279,7 @@ async def plan_reminders(
                         "channel": contact.channel,
                         "address": contact.address,
                         "payload": payload,
-                        "not_before": _quiet(settings, zone, now),
+                        "not_before": _quiet(settings, here, now),
                         "created_at": now,
                     }
                 )
@@ -249,12 +292,14 @@ async def plan_reminders(
 async def plan_followups(
     db: Database,
     *,
-    school_id: int,
+    school_id: int | None,
     cat: Catalogue,
     settings: Any,
     zone: ZoneInfo,
     now: datetime,
+    schools: dict[int, tuple[str, ZoneInfo]] | None = None,
 ) -> int:
+    """`school_id` None: every school, quiet hours in each graduate's school zone."""
     from bot.outreach.messages import aware, followup_payload
 
     period = timedelta(days=settings.followup_days)
@@ -264,6 +309,7 @@ async def plan_followups(
     best = aliased(Contact, name="best")
     added = 0
     after_id = 0
+    scope = [] if school_id is None else [Alumnus.school_id == school_id]
     while True:
         async with db.session() as s:
             rows = (
@@ -274,7 +320,7 @@ async def plan_followups(
                     .join(best, best.id == vacancies.best_contact_id(Alumnus.id))
                     .where(
                         Alumnus.id > after_id,
-                        Alumnus.school_id == school_id,
+                        *scope,
                         Alumnus.stopped_at.is_(None),
                         latest.status == "mencari_kerja",
                         latest.completed_at <= now - period,
@@ -292,9 +338,10 @@ async def plan_followups(
                 if periods < 1:
                     continue
                 lang = (contact.state or {}).get("lang") or contact.language
+                here = (schools or {}).get(alumnus.school_id, (None, zone))[1]
                 new_rows.append(
                     {
-                        "school_id": school_id,
+                        "school_id": alumnus.school_id,
                         "purpose": "followup",
                         "idempotency_key": f"followup:{alumnus.id}:{response_id}:{periods}",
                         "alumnus_id": alumnus.id,
@@ -302,7 +349,7 @@ async def plan_followups(
                         "channel": contact.channel,
                         "address": contact.address,
                         "payload": followup_payload(alumnus.name, cat, lang),
-                        "not_before": _quiet(settings, zone, now),
+                        "not_before": _quiet(settings, here, now),
                         "created_at": now,
                     }
                 )
@@ -321,23 +368,33 @@ async def plan_due(
     zone: ZoneInfo,
     now: datetime,
 ) -> PlanResult | None:
-    """One planning pass (reminders + follow-ups) under the planner lock. None: another
-    process holds the lock."""
+    """One planning pass (reminders + follow-ups) for every school of the deployment, under the
+    planner lock. None: another process holds the lock. `school_id`, `school_name` and `zone`
+    are the default school's (used for a school added after the pass read the list)."""
     async with planner_lock(db) as mine:
         if not mine:
             return None
+        schools = await school_infos(db)
+        schools[school_id] = (school_name, zone)
         result = PlanResult()
         result.reminders = await plan_reminders(
             db,
-            school_id=school_id,
+            school_id=None,
             school_name=school_name,
             flow=flow,
             settings=settings,
             zone=zone,
             now=now,
+            schools=schools,
         )
         result.followups = await plan_followups(
-            db, school_id=school_id, cat=flow.catalogue, settings=settings, zone=zone, now=now
+            db,
+            school_id=None,
+            cat=flow.catalogue,
+            settings=settings,
+            zone=zone,
+            now=now,
+            schools=schools,
         )
         return result
 
