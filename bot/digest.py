@@ -1,12 +1,13 @@
 """The weekly digest: every staff member with a linked chat gets their /ringkasan and what
 changed since the previous digest, through the outbox like any outreach.
 
-When: DIGEST_WEEKDAY (0 = Monday) at DIGEST_TIME in the school's timezone (default Monday 07:00).
+When: DIGEST_WEEKDAY (0 = Monday) at DIGEST_TIME in each school's own timezone (default Monday
+07:00; a deployment may serve schools in WIB, WITA and WIT).
 `plan_digests(now=...)` enqueues the digest of the newest scheduled time at or before `now`, if
 that time is at most `grace` ago (default a day: a process that was down at 07:00 still sends it
 when it comes back that day, never days later). The idempotency key is
-`digest:<staff id>:<ISO week of that time>`, so however often the planner runs (the cron job in
-`jejak run`, `jejak outreach tick`, several processes) each person gets one digest a week.
+`digest:<staff id>:<ISO week of that time>`, so however often the planner runs (the hourly cron
+job in `jejak run`, `jejak outreach tick`, several processes) each person gets one digest a week.
 
 What:
 - a teacher: per cohort of theirs (bot.staff.teacher_cohorts), who answered since last week
@@ -24,7 +25,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,7 +44,7 @@ from conversations.messages import Catalogue
 from storage import outbox
 from storage import staff as staff_store
 from storage.db import Database
-from storage.models import Contact, OutboxMessage, Staff
+from storage.models import Contact, OutboxMessage, School, Staff
 from storage.reports import answered_since, class_summary
 
 log = logging.getLogger(__name__)
@@ -179,24 +180,41 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _zone(name: str | None, fallback: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or fallback)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(fallback)
+
+
 async def plan_digests(
     db: Database,
     *,
-    school_id: int,
     flow: Any,
     settings: Any,
-    zone: ZoneInfo,
     now: datetime,
+    school_id: int | None = None,
     grace: timedelta = DEFAULT_GRACE,
 ) -> int:
     """Enqueue this week's digests that are due and not queued yet; returns rows added.
 
-    Cheap when there is nothing to do: outside the grace period it reads nothing, and inside
-    it composes digests only for staff whose row for the week does not exist yet."""
-    due = digest_due(now, zone, settings.digest_weekday, settings.digest_time)
-    if now - due > grace:
+    Every school of the deployment (or only `school_id`), each at DIGEST_WEEKDAY DIGEST_TIME in
+    its own timezone. Cheap when there is nothing to do: one small query of the schools outside
+    the grace period; inside it, digests are composed only for staff whose row for the week
+    does not exist yet."""
+    async with db.session() as session:
+        query = select(School.id, School.timezone)
+        if school_id is not None:
+            query = query.where(School.id == school_id)
+        schools = (await session.execute(query)).all()
+    due_at: dict[int, tuple[datetime, ZoneInfo]] = {}
+    for sid, timezone in schools:
+        zone = _zone(timezone, settings.timezone)
+        due = digest_due(now, zone, settings.digest_weekday, settings.digest_time)
+        if now - due <= grace:
+            due_at[sid] = (due, zone)
+    if not due_at:
         return 0
-    since = due - timedelta(days=7)
     cat: Catalogue = flow.catalogue
     added = 0
     async with planner_lock(db) as mine:
@@ -207,12 +225,12 @@ async def plan_digests(
                 (
                     await session.execute(
                         select(Staff)
-                        .where(Staff.school_id == school_id, Staff.removed_at.is_(None))
+                        .where(Staff.school_id.in_(list(due_at)), Staff.removed_at.is_(None))
                         .order_by(Staff.id)
                     )
                 ).scalars()
             )
-            keys = {m.id: digest_key(m.id, due, zone) for m in members}
+            keys = {m.id: digest_key(m.id, *due_at[m.school_id]) for m in members}
             queued = set(
                 (
                     await session.execute(
@@ -234,6 +252,7 @@ async def plan_digests(
                 else:
                     (channel, address), contact_id = chat, None
                     lang = settings.default_language
+                due, zone = due_at[member.school_id]
                 digest = await compose(
                     db,
                     session,
@@ -242,13 +261,13 @@ async def plan_digests(
                     flow=flow,
                     lang=lang or "id",
                     zone=zone,
-                    since=since,
+                    since=due - timedelta(days=7),
                     until=due,
                 )
                 if digest is None:
                     continue
                 row = {
-                    "school_id": school_id,
+                    "school_id": member.school_id,
                     "purpose": PURPOSE,
                     "idempotency_key": keys[member.id],
                     "staff_id": member.id,
@@ -267,7 +286,7 @@ async def plan_digests(
                 added += await outbox.enqueue(session, [row])
                 await session.commit()  # one short write per digest (SQLite has one writer)
     if added:
-        log.info("digest: %d queued for %s", added, week_label(due, zone))
+        log.info("digest: %d queued", added)
     return added
 
 

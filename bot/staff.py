@@ -11,6 +11,10 @@
 - `/bantuan_staf`: the commands of the member's role. A staff member's first plain message
   (or `/start` without a code) gets the same list instead of the graduates' questionnaire.
 
+Several schools may share one deployment: a staff member is found by their chat whatever their
+school, and every read is scoped by that member's own school (storage.staff). A regional member
+(several schools' vacancies) sees no class: /lowongan and /peminat only.
+
 The rule for everyone else: an alumnus or an unknown chat that sends a staff command learns
 nothing. The hook returns None and the questionnaire answers exactly as it answers any other
 text it does not understand: no "not allowed", no name, no number. (`/lowongan` and `/peminat`
@@ -221,8 +225,7 @@ class StaffRouter:
         self.flow = core.flow
         self.cat = core.flow.catalogue
         self.settings = core.settings
-        self.school_id: int = core.school.id
-        self.zone = ZoneInfo(core.school.timezone or core.settings.timezone)
+        self.default_zone = ZoneInfo(core.school.timezone or core.settings.timezone)
         self.clock = clock
         self.max_len = max_len
 
@@ -231,6 +234,13 @@ class StaffRouter:
 
     def t(self, lang: str, key: str, **params: Any) -> str:
         return self.cat.t(key, lang, **params)
+
+    def zone_of(self, school_id: int) -> ZoneInfo:
+        """The member's school's zone (several schools may share one deployment)."""
+        schools = getattr(self.core, "schools", None)
+        if schools is not None and school_id in schools.by_id:
+            return schools.by_id[school_id].zone
+        return self.default_zone
 
     async def __call__(
         self, session: AsyncSession, contact: Contact, inbound: Inbound
@@ -270,14 +280,13 @@ class StaffRouter:
         if not staff_store.is_school_wide(member):
             return [Reply(self.t(lang, "staff.bkk_only"))]
         if command == "rekap":
-            return await self.rekap(arg, lang)
-        return await self.ekspor(arg, lang)
+            return await self.rekap(member, arg, lang)
+        return await self.ekspor(member, arg, lang)
 
     async def member(self, session: AsyncSession, contact: Contact) -> Staff | None:
-        member = await staff_store.find_staff(session, contact.channel, contact.address)
-        if member is None or member.school_id != self.school_id:
-            return None
-        return member
+        """The active staff member behind this chat (of any school of the deployment: every
+        read below is scoped by the member's own school)."""
+        return await staff_store.find_staff(session, contact.channel, contact.address)
 
     # -- linking --
     async def link(
@@ -292,7 +301,7 @@ class StaffRouter:
             display_name=inbound.display_name,
             now=self.clock(),
         )
-        if member is None or member.school_id != self.school_id:
+        if member is None:
             # unknown, used and expired codes all get this one answer
             return [Reply(self.t(lang, "staff.code_invalid"))]
         log.info("staff %s linked a %s chat (role %s)", member.id, contact.channel, member.role)
@@ -315,6 +324,8 @@ class StaffRouter:
         if staff_store.is_school_wide(member):
             classes = await staff_store.known_classes(session, member.school_id)
             key = "staff.help.bkk"
+        elif member.role == "regional":
+            return [Reply(self.t(lang, "staff.help.regional"))]
         else:
             classes = await staff_store.classes_for(session, member)
             key = "staff.help.teacher"
@@ -353,7 +364,7 @@ class StaffRouter:
                 return [Reply(text)]
             cohorts = [(kelas, year)]
         elif school_wide:
-            return await self.overview(year, lang)
+            return await self.overview(member.school_id, year, lang)
         elif year is not None:
             cohorts = [(k, year) for k in visible]
         else:
@@ -365,18 +376,18 @@ class StaffRouter:
             replies += [Reply(m) for m in format_class_summary(summary, lang, self.max_len)]
         return replies
 
-    async def overview(self, year: int | None, lang: str) -> list[Reply]:
-        years = await cohort_years(self.db, self.school_id)
+    async def overview(self, school_id: int, year: int | None, lang: str) -> list[Reply]:
+        years = await cohort_years(self.db, school_id)
         if not years:
             return [Reply(self.t(lang, "staff.no_data"))]
         year = year if year is not None else years[0]
-        counts = await class_overview(self.db, self.school_id, year)
+        counts = await class_overview(self.db, school_id, year)
         return [Reply(m) for m in overview_messages(self.cat, counts, year, years, lang)]
 
     # -- /rekap --
-    async def rekap(self, arg: str, lang: str) -> list[Reply]:
+    async def rekap(self, member: Staff, arg: str, lang: str) -> list[Reply]:
         _, year = split_class_year(arg)
-        rows = await school_recap(self.db, self.school_id, year)
+        rows = await school_recap(self.db, member.school_id, year)
         if not rows:
             return [Reply(self.t(lang, "staff.no_data"))]
         replies = [Reply(m) for m in format_recap(rows, lang, self.max_len)]
@@ -395,16 +406,16 @@ class StaffRouter:
         return replies
 
     # -- /ekspor --
-    async def ekspor(self, arg: str, lang: str) -> list[Reply]:
+    async def ekspor(self, member: Staff, arg: str, lang: str) -> list[Reply]:
         _, year = split_class_year(arg)
         async with self.db.session() as session:
-            stmt = select(func.count()).where(Alumnus.school_id == self.school_id)
+            stmt = select(func.count()).where(Alumnus.school_id == member.school_id)
             if year is not None:
                 stmt = stmt.where(Alumnus.graduation_year == year)
             if not (await session.execute(stmt)).scalar_one():
                 return [Reply(self.t(lang, "staff.no_data"))]
-        db, school_id = self.db, self.school_id
-        today = self.clock().astimezone(self.zone).strftime("%Y-%m-%d")
+        db, school_id = self.db, member.school_id
+        today = self.clock().astimezone(self.zone_of(school_id)).strftime("%Y-%m-%d")
         name = f"penelusuran_lulusan_{year or 'semua'}_{today}.xlsx"
 
         async def export() -> bytes:

@@ -19,7 +19,7 @@ from bot.digest import digest_due, plan_digests, week_label
 from bot.outreach.dispatcher import build_dispatcher
 from bot.outreach.scheduler import Outreach
 from storage import staff as staff_store
-from storage.models import Contact, OutboxMessage
+from storage.models import Contact, OutboxMessage, School
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.telegram_api import FakeBotApi
 from tests.fixtures import reports_fixture
@@ -110,14 +110,7 @@ async def setup(fake_api, graph, db_url, db):
 
 
 async def plan(core, now: datetime) -> int:
-    return await plan_digests(
-        core.db,
-        school_id=core.school.id,
-        flow=core.flow,
-        settings=core.settings,
-        zone=WIB,
-        now=now,
-    )
+    return await plan_digests(core.db, flow=core.flow, settings=core.settings, now=now)
 
 
 async def digest_rows(core) -> list[OutboxMessage]:
@@ -212,14 +205,37 @@ async def test_outreach_tick_queues_and_sends_the_digest(setup, fake_api, graph)
     assert again.digests == 0 and again.dispatch.sent == 0
     assert len(fake_api.messages(SRI_TG)) == 1
 
-    # `jejak run` registers the weekly cron job in the school's zone (a real clock: with one
-    # in the past, APScheduler would first walk every missed run of the interval jobs)
+    # `jejak run` registers the digest's cron job: hourly at DIGEST_TIME's minute, the planner
+    # picks the schools whose local time it is (a real clock here: with one in the past,
+    # APScheduler would first walk every missed run of the interval jobs)
     live = Outreach(bot.core, {})  # no senders: nothing leaves while it runs
     scheduler = live.start()
     try:
         job = scheduler.get_job("outreach-digest")
         fields = {f.name: str(f) for f in job.trigger.fields}
-        assert (fields["day_of_week"], fields["hour"], fields["minute"]) == ("0", "7", "0")
+        assert (fields["day_of_week"], fields["hour"], fields["minute"]) == ("*", "*", "0")
         assert str(job.trigger.timezone) == "Asia/Jakarta"
     finally:
         await live.stop()
+
+
+async def test_each_school_at_its_own_local_time(setup, fake_api):
+    """Two schools in one deployment: SMK Lain is in WITA (UTC+8), so its Monday 07:00 comes
+    an hour before SMK Uji's (WIB); each digest speaks of its own school only."""
+    bot, ids, _ = setup
+    async with bot.core.db.session() as s:
+        other = (await s.execute(select(School).where(School.npsn == "20100002"))).scalar_one()
+        lain = await staff_store.add_staff(
+            s, other.id, role="bkk", name="Bu Lain", telegram_id="9020"
+        )
+    assert other.timezone == "Asia/Makassar"
+    wita_seven = MONDAY - timedelta(hours=1)  # 07:00 WITA = 06:00 WIB
+    assert await plan(bot.core, wita_seven - timedelta(minutes=1)) == 0
+    assert await plan(bot.core, wita_seven) == 1
+    (row,) = await digest_rows(bot.core)
+    assert row.staff_id == lain.id and row.school_id == other.id
+    text = row.payload["text"]
+    assert "• XII TKJ 1: 1 dari 1 menjawab (100%)" in text  # Zaki, SMK Lain's one graduate
+    assert "Total: 1 dari 1 menjawab (100%)" in text
+    assert await plan(bot.core, MONDAY) == 3  # SMK Uji's staff at 07:00 WIB
+    assert await plan(bot.core, MONDAY) == 0

@@ -23,7 +23,7 @@ from storage.models import Contact, Staff
 from tests import test_staff_chat as staff_chat
 from tests.fixtures.reports_fixture import ROSTER
 from tests.harness import WhatsAppChat
-from tests.test_staff_chat import SRI_TG, texts, tg_exchange, tg_sentinel_reply
+from tests.test_staff_chat import SRI_TG, open_xlsx, texts, tg_exchange, tg_sentinel_reply
 
 # the same process under test as tests/test_staff_chat.py (its fixtures, shared)
 fake_api = staff_chat.fake_api
@@ -211,3 +211,26 @@ async def test_teacher_of_another_class_on_both_channels(bot, fake_api, graph):
         assert not [n for n in TKJ_FIRST_NAMES if re.search(rf"\b{n}\b", text)], text
     assert not [c for c in fake_api.sent(RPL_TEACHER_TG) if c.method != "sendMessage"]
     assert {c.type for c in graph.sent(RPL_TEACHER_WA)} == {"text"}
+
+
+async def test_staff_of_another_school_see_only_their_school(bot, fake_api, built):
+    """One deployment, two schools: SMK Lain's BKK sees SMK Lain's one graduate (Zaki), never
+    SMK Uji's names or counts, in every staff command."""
+    async with bot.core.db.session() as s:
+        await staff_store.add_staff(
+            s, built.other_school_id, role="bkk", name="Bu Lain", telegram_id="9030"
+        )
+    (overview,) = await tg_exchange(fake_api, 9030, "/ringkasan 2024")
+    assert "• XII TKJ 1: 1 dari 1 menjawab (100%)" in overview.text
+    (detail,) = await tg_exchange(fake_api, 9030, "/ringkasan XII TKJ 1 2024")
+    assert "Lulusan: 1 · Sudah menjawab: 1 (100%)" in detail.text
+    *recap, photo = await tg_exchange(fake_api, 9030, "/rekap")
+    assert "TKJ: 1 lulusan, 1 menjawab (100%)" in "\n".join(texts(recap))
+    assert photo.method == "sendPhoto"
+    (document,) = await tg_exchange(fake_api, 9030, "/ekspor")
+
+    rows = list(open_xlsx(document.files["document"].data)["lulusan"].iter_rows(values_only=True))
+    assert [r[1] for r in rows[1:]] == ["Zaki Other"]
+    everything = "\n".join(texts(fake_api.messages(9030)))
+    assert not [n for n in FIRST_NAMES if n != "Zaki" and re.search(rf"\b{n}\b", everything)]
+    assert "RPL" not in everything and "lulusan 2025" not in everything

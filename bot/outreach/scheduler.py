@@ -75,14 +75,7 @@ class Outreach:
         from bot.digest import plan_digests
 
         core = self.core
-        return await plan_digests(
-            core.db,
-            school_id=core.school.id,
-            flow=core.flow,
-            settings=core.settings,
-            zone=self.zone,
-            now=self.clock(),
-        )
+        return await plan_digests(core.db, flow=core.flow, settings=core.settings, now=self.clock())
 
     async def tick(self) -> TickResult:
         plan = await self.plan()
@@ -123,16 +116,16 @@ class Outreach:
             coalesce=True,
             next_run_time=self.clock(),
         )
-        settings = self.core.settings
-        # the weekly digest: at DIGEST_WEEKDAY DIGEST_TIME school time, and once at start-up
-        # (a process that was down at that time sends it when it comes back the same day)
+        # the weekly digest is due at DIGEST_WEEKDAY DIGEST_TIME in each school's own zone
+        # (WIB, WITA, WIT): the planner runs every hour at that minute and queues the schools
+        # that are due (once a week each); and once at start-up, so a process that was down
+        # at that time sends it when it comes back the same day
         scheduler.add_job(
             self._job,
             "cron",
             args=("digest", self.digest),
-            day_of_week=settings.digest_weekday % 7,
-            hour=settings.digest_time.hour,
-            minute=settings.digest_time.minute,
+            hour="*",
+            minute=self.core.settings.digest_time.minute,
             timezone=self.zone,
             id="outreach-digest",
             max_instances=1,
