@@ -50,6 +50,7 @@ KEYWORDS = {
     "skip": {"lewati", "skip", "lewat"},
     "start": {"start", "mulai ulang", "restart"},
 }
+_SLASH_WORD = re.compile(r"/\w+(@\w+)?(\s.*)?", re.DOTALL)
 _CODE_RE = re.compile(r"[A-Za-z0-9]{6,16}")
 
 
@@ -652,6 +653,9 @@ def _stage_q(run: _Run, inp: Inbound) -> None:
         return
 
     if node.type == "text":
+        if _SLASH_WORD.fullmatch(inp.text.strip()):  # "/ringkasan": a command, not an answer
+            run.ask(prefix=run.t("answer.unknown_command"))
+            return
         value = clean_text(inp.text, TEXT_MAX)
         if value is None:
             run.ask(prefix=run.t("answer.empty_text", max=TEXT_MAX))

@@ -842,3 +842,17 @@ def test_a_newer_link_before_consent_is_the_one_used():
     assert d.stage == "consent" and d.state["code"] == LINA.code
     out = d.text("setuju")
     assert out.lookups == [Lookup("code", code=LINA.code)] and "Lina Marlina" in out.text
+
+
+def test_unknown_slash_command_at_a_text_question_is_not_stored_as_the_answer():
+    from tests.engine_driver import Driver
+
+    d = Driver()
+    d.onboard()
+    d.text("bekerja")
+    assert d.node == "C1"
+    d.text("/ringkasan")
+    assert d.node == "C1" and "employer" not in d.answers
+    assert "tidak dikenal" in d.last.replies[-1].text
+    d.text("PT Maju")
+    assert d.answers["employer"] == "PT Maju"

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from bot.cli import app
-from bot.cli.common import console, fail, load_settings, run
+from bot.cli.common import console, fail, load_settings, run, school_option
 from storage import outbox
 from storage.models import utcnow
 
@@ -44,7 +44,10 @@ def tick_cmd() -> None:
     if plan is None:
         console.print("Planning skipped: another process holds the planner lock.")
     else:
-        console.print(f"Planned: {plan.reminders} reminders, {plan.followups} follow-ups.")
+        console.print(
+            f"Planned: {plan.reminders} reminders, {plan.followups} follow-ups, "
+            f"{result.digests} weekly digests."
+        )
     console.print(
         f"Dispatched: {d.sent} sent ({d.templated} as templates), {d.retried} to retry, "
         f"{d.failed} failed, {d.unreachable} unreachable, {d.cancelled} cancelled, "
@@ -53,17 +56,34 @@ def tick_cmd() -> None:
 
 
 @outreach_app.command("status")
-def status_cmd() -> None:
-    """Outbox counts per purpose and status (pending / sent / failed / unreachable / unknown)."""
-    from bot.cli.common import open_database
+def status_cmd(school: str | None = school_option()) -> None:
+    """Outbox counts per purpose and status (pending / sent / failed / unreachable / unknown),
+    of the whole deployment or, with --school, of one school's messages."""
+    from sqlalchemy import func, select
+
+    from bot.cli.common import open_database, open_with_school
+    from storage.models import OutboxMessage
 
     settings = load_settings()
 
     async def go():
-        db = await open_database(settings)
+        if school is None:
+            db = await open_database(settings)
+        else:
+            db, school_row = await open_with_school(settings, school)
         try:
             async with db.session() as s:
-                return await outbox.counts(s)
+                if school is None:
+                    return await outbox.counts(s)
+                rows = await s.execute(
+                    select(OutboxMessage.purpose, OutboxMessage.status, func.count())
+                    .where(OutboxMessage.school_id == school_row.id)
+                    .group_by(OutboxMessage.purpose, OutboxMessage.status)
+                )
+                out: dict[str, dict[str, int]] = {}
+                for purpose, status, n in rows.all():
+                    out.setdefault(purpose, {})[status] = n
+                return out
         finally:
             await db.dispose()
 
