@@ -3,14 +3,18 @@
 Measures, on SQLite (and PostgreSQL when reachable):
 - `class_summary` for one class (/ringkasan), median and worst of several classes;
 - `school_recap` plus the chart PNG (/rekap);
-- the full XLSX export: wall time and peak memory, in a fresh subprocess per roster size so the
-  peak resident set (ru_maxrss) is the export's own; run at two roster sizes to show that memory
-  does not grow with the roster. tracemalloc's peak of Python allocations is reported as well.
+- the full XLSX export: wall time, CPU time and peak memory, in a fresh subprocess per roster size
+  so the peak resident set is the export's own; run at two roster sizes to show that memory does
+  not grow with the roster. tracemalloc's peak of Python allocations is reported as well.
+- with --fetch-baseline, the database side alone: iterating `storage.reports.export_rows` over
+  the whole roster without writing anything (the floor under any XLSX writer).
 
 Usage (from the repository root):
     .venv/bin/python bench/reports_bench.py                       # SQLite, 300,000 graduates
     .venv/bin/python bench/reports_bench.py --postgres postgresql://postgres@127.0.0.1:5432/bench
     .venv/bin/python bench/reports_bench.py --graduates 30000      # quicker
+    .venv/bin/python bench/reports_bench.py --reuse --export-only --fetch-baseline \
+        --postgres postgresql://postgres@127.0.0.1:5432/bench   # only the export, data kept
 
 The PostgreSQL database given is reset (schema public dropped and recreated): use a scratch one.
 """
@@ -300,9 +304,17 @@ async def measure_queries(url: str) -> dict:
         await db.dispose()
 
 
-async def measure_export(url: str, out: str, trace: bool) -> dict:
-    """Run in a fresh process: the export's own peak RSS and time."""
+async def measure_export(url: str, out: str, trace: bool, fetch_only: bool = False) -> dict:
+    """Run in a fresh process: the export's own peak RSS and time (or, with `fetch_only`, those
+    of just iterating the export rows from the database)."""
     from bot.export import export_xlsx
+    from storage.reports import export_rows
+
+    async def fetch(db: Database, school_id: int, _out: str) -> int:
+        n = 0
+        async for _row in export_rows(db, school_id):
+            n += 1
+        return n
 
     db = Database(url)
     try:
@@ -313,7 +325,7 @@ async def measure_export(url: str, out: str, trace: bool) -> dict:
         if trace:
             tracemalloc.start()
         t0, cpu0 = time.perf_counter(), time.process_time()
-        count = await export_xlsx(db, 1, out)
+        count = await (fetch if fetch_only else export_xlsx)(db, 1, out)
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         peak_traced = tracemalloc.get_traced_memory()[1] if trace else None
         return {
@@ -323,7 +335,7 @@ async def measure_export(url: str, out: str, trace: bool) -> dict:
             "rss_before_mib": rss_before / 1024,
             "peak_rss_mib": _rss_kib("VmHWM") / 1024,
             "tracemalloc_peak_mib": peak_traced / 2**20 if trace else None,
-            "file_mib": os.path.getsize(out) / 2**20,  # noqa: ASYNC240
+            "file_mib": None if fetch_only else os.path.getsize(out) / 2**20,  # noqa: ASYNC240
         }
     finally:
         await db.dispose()
@@ -350,12 +362,14 @@ def _reset_peak_rss() -> None:
         pass
 
 
-def export_in_subprocess(url: str, trace: bool) -> dict:
+def export_in_subprocess(url: str, trace: bool, fetch_only: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "ekspor.xlsx")
         args = [sys.executable, __file__, "--_export", url, "--_out", out]
         if trace:
             args.append("--_trace")
+        if fetch_only:
+            args.append("--_fetch")
         done = subprocess.run(args, check=True, capture_output=True, text=True)
         return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -371,25 +385,46 @@ async def roster_size(url: str) -> int:
         await db.dispose()
 
 
+def _load(label: str, url: str, graduates: int, reuse: bool) -> float | None:
+    if reuse and asyncio.run(roster_size(url)) == graduates:
+        load_s = None
+    else:
+        load_s = asyncio.run(prepare(url, graduates))
+    print(f"[{label}] {graduates} graduates loaded in {load_s}s", flush=True)
+    return load_s
+
+
 def run_backend(
-    label: str, url: str, graduates: int, small: int, trace_large: bool, reuse: bool = False
+    label: str,
+    url: str,
+    graduates: int,
+    small: int,
+    trace_large: bool,
+    reuse: bool = False,
+    small_url: str | None = None,
+    export_only: bool = False,
+    fetch_baseline: bool = False,
 ) -> dict:
+    """`small_url`: a separate database for the small roster (else `url` is reloaded)."""
     result: dict = {"backend": label, "graduates": graduates}
     if small:
-        asyncio.run(prepare(url, small))
-        result["export_small"] = {"graduates": small, **export_in_subprocess(url, trace=False)}
+        _load(label, small_url or url, small, reuse)
+        result["export_small"] = {
+            "graduates": small,
+            **export_in_subprocess(small_url or url, trace=False),
+        }
         print(f"[{label}] export of {small}: {result['export_small']}", flush=True)
-        result["export_small_traced"] = export_in_subprocess(url, trace=True)
+        result["export_small_traced"] = export_in_subprocess(small_url or url, trace=True)
         print(f"[{label}] export of {small} (tracemalloc): {result['export_small_traced']}")
-    if reuse and asyncio.run(roster_size(url)) == graduates:
-        result["load_s"] = None
-    else:
-        result["load_s"] = asyncio.run(prepare(url, graduates))
-    print(f"[{label}] {graduates} graduates loaded in {result['load_s']}s", flush=True)
-    result.update(asyncio.run(measure_queries(url)))
-    print(f"[{label}] queries: {json.dumps(result)}", flush=True)
+    result["load_s"] = _load(label, url, graduates, reuse)
+    if not export_only:
+        result.update(asyncio.run(measure_queries(url)))
+        print(f"[{label}] queries: {json.dumps(result)}", flush=True)
     result["export"] = export_in_subprocess(url, trace=False)
     print(f"[{label}] export: {result['export']}", flush=True)
+    if fetch_baseline:
+        result["fetch_only"] = export_in_subprocess(url, trace=False, fetch_only=True)
+        print(f"[{label}] export rows alone: {result['fetch_only']}", flush=True)
     if trace_large:
         result["export_traced"] = export_in_subprocess(url, trace=True)
         print(f"[{label}] export (tracemalloc): {result['export_traced']}", flush=True)
@@ -406,18 +441,27 @@ def main() -> None:
     parser.add_argument("--postgres", default=None, help="scratch PostgreSQL URL (is reset)")
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument(
-        "--reuse", action="store_true", help="keep a database that already has the roster size"
+        "--reuse", action="store_true", help="keep databases that already have the roster size"
+    )
+    parser.add_argument(
+        "--export-only", action="store_true", help="skip /ringkasan and /rekap, time the export"
+    )
+    parser.add_argument(
+        "--fetch-baseline", action="store_true", help="also time the export rows alone"
     )
     parser.add_argument(
         "--trace-large", action="store_true", help="also run the big export under tracemalloc"
     )
+    parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--_export", help=argparse.SUPPRESS)
     parser.add_argument("--_out", help=argparse.SUPPRESS)
     parser.add_argument("--_trace", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--_fetch", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args._export:
-        print(json.dumps(asyncio.run(measure_export(args._export, args._out, args._trace))))
+        measured = measure_export(args._export, args._out, args._trace, args._fetch)
+        print(json.dumps(asyncio.run(measured)))
         return
 
     results = []
@@ -430,6 +474,10 @@ def main() -> None:
                 args.graduates,
                 args.small,
                 args.trace_large,
+                args.reuse,
+                small_url=f"sqlite+aiosqlite:///{path}.small",
+                export_only=args.export_only,
+                fetch_baseline=args.fetch_baseline,
             )
         )
     if args.postgres:
@@ -441,9 +489,13 @@ def main() -> None:
                 args.small,
                 args.trace_large,
                 args.reuse,
+                export_only=args.export_only,
+                fetch_baseline=args.fetch_baseline,
             )
         )
     print(json.dumps(results, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

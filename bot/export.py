@@ -1,8 +1,9 @@
 """The export the BKK uploads or keeps (QUESTIONNAIRE.md "Export"): XLSX and CSV.
 
 XLSX: sheet `lulusan` (one row per roster entry, responders and non-responders) and sheet
-`rekap_jurusan` (per graduation year and major). The workbook is write-only and the rows are
-streamed from the database in batches, so memory does not grow with the roster.
+`rekap_jurusan` (per graduation year and major). The rows are streamed from the database in
+batches into XlsxWriter's constant-memory workbook (each row goes to a temporary file as it is
+written), so memory does not grow with the roster.
 CSV: UTF-8 with BOM (Excel opens it correctly), the `lulusan` sheet only.
 
 NISN and start_month are text (leading zeros, "MM/YYYY"); answered_at is a real datetime in the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -74,10 +76,14 @@ REKAP_COLUMNS = (
 _TEXT_COLUMNS = frozenset({"nisn", "start_month"})
 _WIDTHS = {"nisn": 13, "nama": 28, "kelas": 12, "employer": 26, "institution": 26}
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+PERCENT_FORMAT = "0.0%"
+_YIELD_EVERY = 250  # rows written between two returns to the event loop
 
 
 def _text(value: Any) -> str | None:
-    if value is None or value == "":
+    if value.__class__ is str:  # the common case, first
+        return value or None
+    if value is None:
         return None
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
@@ -86,30 +92,56 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
+def lulusan_values(row: dict[str, Any], zone: ZoneInfo) -> list[Any]:
+    """One export row as a list in LULUSAN_COLUMNS order, from a `storage.reports.export_rows`
+    dict. This is the per-row hot path of the export: plain values, no dict per row."""
+    status = row.get("status")
+    if status:
+        derived = derive(row, row["tahun_lulus"])
+        bmw = derived["bmw"] or None
+        waiting = derived["waiting_months"]
+    else:
+        bmw = waiting = None
+    answered_at: datetime | None = row.get("answered_at")
+    if answered_at is not None:
+        answered_at = answered_at.astimezone(zone).replace(tzinfo=None, microsecond=0)
+    t = _text
+    return [
+        row["nisn"],
+        row["nama"],
+        row["kelas"],
+        row["jurusan"],
+        row["tahun_lulus"],
+        status,
+        bmw,
+        t(row.get("employer")),
+        t(row.get("job_title")),
+        t(row.get("employer_type")),
+        t(row.get("work_location")),
+        t(row.get("start_month")),
+        waiting,
+        t(row.get("job_channel")),
+        t(row.get("income")),
+        t(row.get("relevance")),
+        t(row.get("business_field")),
+        t(row.get("workers")),
+        t(row.get("institution")),
+        t(row.get("study_program")),
+        t(row.get("level")),
+        t(row.get("provider")),
+        t(row.get("field")),
+        t(row.get("searching_months")),
+        t(row.get("obstacles")),
+        t(row.get("willing_to_relocate")),
+        t(row.get("reason")),
+        answered_at,
+        row.get("channel"),
+    ]
+
+
 def lulusan_record(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
     """One export row (column -> value) from a `storage.reports.export_rows` dict."""
-    derived = derive(row, row["tahun_lulus"]) if row.get("status") else {}
-    answered_at: datetime | None = row.get("answered_at")
-    record: dict[str, Any] = {
-        "nisn": row["nisn"],
-        "nama": row["nama"],
-        "kelas": row["kelas"],
-        "jurusan": row["jurusan"],
-        "tahun_lulus": row["tahun_lulus"],
-        "status": row.get("status"),
-        "bmw": derived.get("bmw") or None,
-        "waiting_months": derived.get("waiting_months"),
-        "answered_at": (
-            answered_at.astimezone(zone).replace(tzinfo=None, microsecond=0)
-            if answered_at
-            else None
-        ),
-        "channel": row.get("channel"),
-    }
-    for column in LULUSAN_COLUMNS:
-        if column not in record:
-            record[column] = _text(row.get(column))
-    return record
+    return dict(zip(LULUSAN_COLUMNS, lulusan_values(row, zone), strict=True))
 
 
 def rekap_record(r: RecapRow) -> dict[str, Any]:
@@ -149,10 +181,82 @@ async def lulusan_records(
         yield lulusan_record(row, zone)
 
 
-def _column_letter(index: int) -> str:
-    from openpyxl.utils import get_column_letter
+class _XlsxWriter:
+    """The workbook, written by XlsxWriter in constant-memory mode.
 
-    return get_column_letter(index)
+    Each row goes to a temporary file as soon as the next one starts, so memory does not grow with
+    the roster; `finish` writes the small `rekap_jurusan` sheet and zips the parts into the
+    workbook at `path`.
+    """
+
+    def __init__(self, path: str | Path, tmpdir: str) -> None:
+        import xlsxwriter
+
+        self.workbook = xlsxwriter.Workbook(
+            str(path),
+            {
+                "constant_memory": True,
+                "tmpdir": tmpdir,
+                # answers are data: never turn "=..." into a formula or "http://..." into a link
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+                # datetimes written without a cell format (answered_at) get this one
+                "default_date_format": DATETIME_FORMAT,
+            },
+        )
+        wb = self.workbook
+        self.bold = wb.add_format({"bold": True})
+        self.percent = wb.add_format({"num_format": PERCENT_FORMAT})
+        self.lulusan = wb.add_worksheet("lulusan")
+        self.rekap = wb.add_worksheet("rekap_jurusan")
+        text = wb.add_format({"num_format": "@"})
+        for sheet, columns in ((self.lulusan, LULUSAN_COLUMNS), (self.rekap, REKAP_COLUMNS)):
+            sheet.freeze_panes(1, 0)
+            for i, column in enumerate(columns):
+                width = _WIDTHS.get(column, max(10, len(column) + 2))
+                # a cell written without its own format takes its column's: NISN and start_month
+                # are text ("@"), also for anything typed into those columns later in Excel
+                sheet.set_column(i, i, width, text if column in _TEXT_COLUMNS else None)
+            sheet.write_row(0, 0, columns, self.bold)
+        self.rows = 0
+        sheet = self.lulusan
+        self._string, self._number = sheet.write_string, sheet.write_number
+        self._datetime, self._any = sheet.write_datetime, sheet.write
+
+    def write_lulusan(self, values: list[Any]) -> None:
+        """Append one `lulusan` row (`lulusan_values`). The hot loop of the export: calling the
+        typed write methods directly is about a fifth cheaper than `write_row`'s dispatch, and
+        empty cells are skipped (they get no XML at all)."""
+        self.rows = n = self.rows + 1
+        for col, value in enumerate(values):
+            if value is None:
+                continue
+            kind = value.__class__
+            if kind is str:
+                if value:
+                    self._string(n, col, value)
+            elif kind is int:
+                self._number(n, col, value)
+            elif kind is datetime:
+                self._datetime(n, col, value)  # the workbook's default date format
+            else:
+                self._any(n, col, value)
+
+    def finish(self, recap: list[RecapRow]) -> None:
+        last = len(LULUSAN_COLUMNS) - 1
+        self.lulusan.autofilter(0, 0, self.rows, last)
+        sheet = self.rekap
+        percent_columns = {"response_rate", "pct_bmw", "pct_relevant"}
+        for n, r in enumerate(recap, start=1):
+            record = rekap_record(r)
+            for i, column in enumerate(REKAP_COLUMNS):
+                value = record[column]
+                if value is None:
+                    continue
+                sheet.write(n, i, value, self.percent if column in percent_columns else None)
+        sheet.autofilter(0, 0, len(recap), len(REKAP_COLUMNS) - 1)
+        self.workbook.close()
 
 
 async def export_xlsx(
@@ -163,67 +267,29 @@ async def export_xlsx(
     kelas: str | None = None,
     batch_size: int = 2000,
 ) -> int:
-    """Write the XLSX export to `path`; returns the number of `lulusan` rows."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
+    """Write the XLSX export to `path`; returns the number of `lulusan` rows.
 
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("lulusan")
-    rekap_ws = wb.create_sheet("rekap_jurusan")
-    for ws_, columns in ((ws, LULUSAN_COLUMNS), (rekap_ws, REKAP_COLUMNS)):
-        ws_.freeze_panes = "A2"
-        for i, column in enumerate(columns, start=1):
-            ws_.column_dimensions[_column_letter(i)].width = _WIDTHS.get(
-                column, max(10, len(column) + 2)
-            )
-    bold = Font(bold=True)
-
-    def header(sheet, columns) -> list:
-        cells = []
-        for column in columns:
-            cell = WriteOnlyCell(sheet, value=column)
-            cell.font = bold
-            cells.append(cell)
-        return cells
-
-    ws.append(header(ws, LULUSAN_COLUMNS))
-    text_cells = {c: i for i, c in enumerate(LULUSAN_COLUMNS) if c in _TEXT_COLUMNS}
-    date_index = LULUSAN_COLUMNS.index("answered_at")
-    count = 0
-    async for record in lulusan_records(db, school_id, graduation_year, kelas, batch_size):
-        values: list[Any] = [record[c] for c in LULUSAN_COLUMNS]
-        for i in text_cells.values():
-            if values[i] is not None:
-                cell = WriteOnlyCell(ws, value=values[i])
-                cell.number_format = "@"
-                values[i] = cell
-        if values[date_index] is not None:
-            cell = WriteOnlyCell(ws, value=values[date_index])
-            cell.number_format = DATETIME_FORMAT
-            values[date_index] = cell
-        ws.append(values)
-        count += 1
-    ws.auto_filter.ref = f"A1:{_column_letter(len(LULUSAN_COLUMNS))}{count + 1}"
-
-    rows = await school_recap(db, school_id, graduation_year, kelas)
-    rekap_ws.append(header(rekap_ws, REKAP_COLUMNS))
-    percent_columns = {"response_rate", "pct_bmw", "pct_relevant"}
-    for r in rows:
-        record = rekap_record(r)
-        values = []
-        for column in REKAP_COLUMNS:
-            value = record[column]
-            if column in percent_columns and value is not None:
-                cell = WriteOnlyCell(rekap_ws, value=value)
-                cell.number_format = "0.0%"
-                value = cell
-            values.append(value)
-        rekap_ws.append(values)
-    rekap_ws.auto_filter.ref = f"A1:{_column_letter(len(REKAP_COLUMNS))}{len(rows) + 1}"
-    # write-only: the rows already sit in a temporary file; saving zips them (off the event loop)
-    await asyncio.to_thread(wb.save, str(path))
-    return count
+    The rows stream from the database in batches and each is written as it arrives; the event
+    loop gets control every `_YIELD_EVERY` rows (a few milliseconds of writing), so a bot serving
+    chats stays responsive. The writing is deliberately not moved to a worker thread: it is pure
+    Python, and two threads contending for the GIL made the export slower, a lot slower on a busy
+    machine (measured in bench/README.md). Nothing is written to `path` unless the export
+    completes: until `close`, the workbook's parts live in a temporary directory.
+    """
+    zone = await _school_zone(db, school_id)
+    with tempfile.TemporaryDirectory(prefix="jejak-xlsx-") as tmpdir:
+        writer = _XlsxWriter(path, tmpdir)
+        write = writer.write_lulusan
+        n = 0
+        async for row in export_rows(db, school_id, graduation_year, kelas, batch_size=batch_size):
+            write(lulusan_values(row, zone))
+            n += 1
+            if n % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        recap = await school_recap(db, school_id, graduation_year, kelas)
+        # zipping the parts into the workbook is blocking file work: off the event loop
+        await asyncio.to_thread(writer.finish, recap)
+    return writer.rows
 
 
 async def export_csv(
@@ -258,6 +324,7 @@ __all__ = [
     "export_csv",
     "export_xlsx",
     "lulusan_record",
+    "lulusan_values",
     "lulusan_records",
     "rekap_record",
 ]

@@ -8,9 +8,10 @@ from datetime import datetime
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import select
 
 from bot.export import LULUSAN_COLUMNS, REKAP_COLUMNS, export_csv, export_xlsx
-from tests.fixtures.reports_fixture import build
+from tests.fixtures.reports_fixture import ROSTER, build
 
 pytestmark = pytest.mark.postgres
 
@@ -62,6 +63,44 @@ async def test_xlsx_sheets_types_and_layout(db, tmp_path):
     assert tkj24["response_rate"] == 0.5 and tkj24["pct_bmw"] == pytest.approx(0.8)
     assert tkj24["pct_relevant"] == 0.5 and tkj24["median_waiting_months"] == 2
     assert wb["rekap_jurusan"].cell(row=3, column=12).number_format == "0.0%"
+
+
+async def test_xlsx_answers_stay_text_and_columns_keep_their_formats(db, tmp_path):
+    """Free-text answers that look like a formula or a link are written as plain text (never
+    evaluated by Excel: no formula injection); the text and date formats hold on every row."""
+    from sqlalchemy import update
+
+    from storage.models import Alumnus, Answer, Response
+
+    f = await build(db)
+    async with db.session() as s:
+        adi = (await s.execute(select(Alumnus.id).where(Alumnus.name == "Adi Saputra"))).scalar()
+        responses = select(Response.id).where(Response.alumnus_id == adi)
+        for field, value in (("employer", '=HYPERLINK("http://x")'), ("job_title", "https://a.id")):
+            await s.execute(
+                update(Answer)
+                .where(Answer.response_id.in_(responses), Answer.field == field)
+                .values(value=value)
+            )
+        await s.commit()
+    out = tmp_path / "teks.xlsx"
+    await export_xlsx(db, f.school_id, out, graduation_year=2024)
+    ws = load_workbook(out)["lulusan"]
+    col = {c: i for i, c in enumerate(LULUSAN_COLUMNS, start=1)}
+    header = [ws.cell(row=1, column=i) for i in range(1, len(LULUSAN_COLUMNS) + 1)]
+    assert all(cell.font.b for cell in header)
+    row = next(
+        r for r in range(2, ws.max_row + 1) if ws.cell(r, col["nama"]).value == "Adi Saputra"
+    )
+    employer, job_title = ws.cell(row, col["employer"]), ws.cell(row, col["job_title"])
+    assert (employer.value, employer.data_type) == ('=HYPERLINK("http://x")', "s")
+    assert (job_title.value, job_title.hyperlink) == ("https://a.id", None)
+    assert ws.cell(row, col["start_month"]).number_format == "@"
+    assert ws.cell(row, col["answered_at"]).number_format == "yyyy-mm-dd hh:mm"
+    # every NISN is text, with its zeros, responders and non-responders alike
+    nisn = [ws.cell(r, col["nisn"]) for r in range(2, ws.max_row + 1)]
+    assert sorted(c.value for c in nisn) == sorted(r[1] for r in ROSTER if r[4] == 2024)
+    assert {(c.data_type, c.number_format) for c in nisn} == {("s", "@")}
 
 
 async def test_xlsx_filters(db, tmp_path):
