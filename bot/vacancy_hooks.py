@@ -10,6 +10,11 @@
 These two commands are a hook of their own beside the staff router (bot/staff.py) and follow its
 rule: to an alumnus or an unknown chat they do not exist (the questionnaire answers instead); a
 teacher is told they are for BKK staff.
+
+Several schools: everything is the staff member's own school (its majors, its zone, its
+graduates in /peminat). A `regional` member (BKK/Disnaker serving several schools) creates
+vacancies that go to the job-seekers of every school it covers, and /peminat lists the
+interested graduates of those schools.
 """
 
 from __future__ import annotations
@@ -26,10 +31,10 @@ from conversations.answers import norm, parse_date
 from conversations.types import Inbound, InputKind, Reply
 from storage import staff as staff_store
 from storage import vacancies
-from storage.models import Contact, Vacancy, utcnow
+from storage.models import Alumnus, Contact, Staff, Vacancy, utcnow
 
 log = logging.getLogger(__name__)
-VACANCY_ROLES = frozenset({"admin", "bkk"})
+VACANCY_ROLES = frozenset({"admin", "bkk", "regional"})
 DRAFT_KEY = "staff_vacancy"
 STEPS = ("company", "position", "majors", "location", "deadline", "apply_info", "confirm")
 
@@ -40,6 +45,12 @@ class VacancyHooks:
         self.cat = core.flow.catalogue
         self.zone = ZoneInfo(core.school.timezone or core.settings.timezone)
         self.clock = clock
+
+    def zone_of(self, member: Staff) -> ZoneInfo:
+        schools = getattr(self.core, "schools", None)
+        if schools is None or member.school_id == self.core.school.id:
+            return self.zone
+        return schools.get(member.school_id).zone
 
     def lang(self, contact: Contact) -> str:
         return (contact.state or {}).get("lang") or contact.language or "id"
@@ -71,11 +82,11 @@ class VacancyHooks:
             return [Reply(self.t(contact, "staff.vacancy.not_allowed"))]
         if command == "/peminat":
             arg = text.split(None, 1)[1].strip().lstrip("#") if " " in text else ""
-            return [Reply(await self.peminat_text(session, contact, arg))]
+            return [Reply(await self.peminat_text(session, contact, arg, member))]
         if command == "/lowongan":
             self._set_draft(contact, {"step": "company", "by": member.name})
             return [Reply(self.t(contact, "staff.vacancy.ask_company"))]
-        return await self.lowongan_step(session, contact, text)
+        return await self.lowongan_step(session, contact, text, member)
 
     # -- interest button --
     async def interest(self, session: AsyncSession, contact: Contact, value: str) -> list[Reply]:
@@ -88,6 +99,11 @@ class VacancyHooks:
         vacancy = await session.get(Vacancy, vacancy_id)
         if vacancy is None or vacancy.status != "published":
             return [Reply(self.t(contact, "outreach.interest_closed"))]
+        alumnus = await session.get(Alumnus, contact.alumnus_id)
+        if alumnus is None or alumnus.school_id not in await vacancies.target_school_ids(
+            session, vacancy
+        ):  # not a vacancy sent to this graduate's school (a forged button)
+            return [Reply(self.t(contact, "outreach.interest_closed"))]
         new = await vacancies.record_interest(
             session, vacancy_id, contact.alumnus_id, contact.id, self.clock()
         )
@@ -95,13 +111,16 @@ class VacancyHooks:
         return [Reply(self.t(contact, key, position=vacancy.position, company=vacancy.company))]
 
     # -- /peminat --
-    async def peminat_text(self, session: AsyncSession, contact: Contact, arg: str) -> str:
+    async def peminat_text(
+        self, session: AsyncSession, contact: Contact, arg: str, member: Staff
+    ) -> str:
         if not arg.isdigit():
             return self.t(contact, "staff.interested.usage")
-        vacancy = await vacancies.get_vacancy(session, int(arg), self.core.school.id)
+        schools = await staff_store.covered_school_ids(session, member)
+        vacancy = await vacancies.get_vacancy(session, int(arg), schools, targeted=True)
         if vacancy is None:
             return self.t(contact, "staff.interested.unknown", id=arg)
-        people = await vacancies.interested(session, vacancy.id)
+        people = await vacancies.interested(session, vacancy.id, schools)
         if not people:
             return self.t(contact, "staff.interested.none", id=vacancy.id)
         lines = [self.t(contact, "staff.interested.header", id=vacancy.id, count=len(people))]
@@ -118,11 +137,13 @@ class VacancyHooks:
         contact.state = state
 
     async def lowongan_step(
-        self, session: AsyncSession, contact: Contact, text: str
+        self, session: AsyncSession, contact: Contact, text: str, member: Staff
     ) -> list[Reply]:
         draft = dict((contact.state or {}).get(DRAFT_KEY) or {})
         step = draft.get("step", "company")
-        school_id = self.core.school.id
+        school_id = member.school_id
+        targets = await staff_store.covered_school_ids(session, member)
+        scope = targets if member.role == "regional" else school_id
         if norm(text) in ("batal", "cancel"):
             self._set_draft(contact, None)
             return [Reply(self.t(contact, "staff.vacancy.cancelled", id="-"))]
@@ -132,12 +153,12 @@ class VacancyHooks:
             say = self.t(contact, "staff.vacancy.ask_position")
         elif step == "position":
             draft["position"], draft["step"] = text[:200], "majors"
-            known = ", ".join(await vacancies.known_majors(session, school_id))
+            known = ", ".join(await vacancies.known_majors(session, scope))
             say = self.t(contact, "staff.vacancy.ask_majors", known=known)
         elif step == "majors":
             majors = vacancies.parse_majors(text)
-            bad = await vacancies.check_majors(session, school_id, majors)
-            known = ", ".join(await vacancies.known_majors(session, school_id))
+            bad = await vacancies.check_majors(session, scope, majors)
+            known = ", ".join(await vacancies.known_majors(session, scope))
             if bad:
                 say = self.t(contact, "staff.vacancy.bad_majors", bad=", ".join(bad), known=known)
             else:
@@ -148,7 +169,7 @@ class VacancyHooks:
             say = self.t(contact, "staff.vacancy.ask_deadline")
         elif step == "deadline":
             deadline = parse_date(text)
-            today = self.clock().astimezone(self.zone).date()
+            today = self.clock().astimezone(self.zone_of(member)).date()
             if deadline is None or deadline < today:
                 say = self.t(contact, "staff.vacancy.bad_deadline")
             else:
@@ -156,7 +177,9 @@ class VacancyHooks:
                 say = self.t(contact, "staff.vacancy.ask_apply")
         elif step == "apply_info":
             draft["apply_info"] = None if text.strip() in ("-", "") else text[:1000]
-            vacancy = await self._create(session, draft)
+            vacancy = await self._create(
+                session, draft, member, targets if member.role == "regional" else None
+            )
             draft["id"], draft["step"] = vacancy.id, "confirm"
             count = await vacancies.count_targets(session, vacancy)
             summary = f"#{vacancy.id} {vacancy.position} — {vacancy.company}, {vacancy.location}"
@@ -167,10 +190,10 @@ class VacancyHooks:
                     session,
                     int(draft["id"]),
                     school_id=school_id,
-                    school_name=self.core.school.name,
+                    school_name=self._school_name(member),
                     cat=self.cat,
                     settings=self.core.settings,
-                    zone=self.zone,
+                    zone=self.zone_of(member),
                     now=self.clock(),
                 )
                 self._set_draft(contact, None)
@@ -182,10 +205,18 @@ class VacancyHooks:
         self._set_draft(contact, draft)
         return [Reply(say)]
 
-    async def _create(self, session: AsyncSession, draft: dict) -> Vacancy:
+    def _school_name(self, member: Staff) -> str:
+        schools = getattr(self.core, "schools", None)
+        if schools is None or member.school_id == self.core.school.id:
+            return self.core.school.name
+        return schools.get(member.school_id).name
+
+    async def _create(
+        self, session: AsyncSession, draft: dict, member: Staff, targets: list[int] | None
+    ) -> Vacancy:
         return await vacancies.create_vacancy(
             session,
-            self.core.school.id,
+            member.school_id,
             company=draft["company"],
             position=draft["position"],
             majors=draft["majors"],
@@ -193,6 +224,7 @@ class VacancyHooks:
             deadline=date.fromisoformat(draft["deadline"]),
             apply_info=draft.get("apply_info"),
             created_by=draft.get("by"),
+            target_schools=targets,
         )
 
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import date
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from bot.cli import app
-from bot.cli.common import console, fail, load_settings, open_with_school, run
+from bot.cli.common import console, fail, load_settings, open_with_school, run, school_option
 from bot.outreach.planner import publish_vacancy
 from conversations.messages import catalogue
 from storage import vacancies
 from storage.models import utcnow
+from storage.schools import SchoolError, schools_by_npsn
 
 vacancy_app = typer.Typer(
     help="Vacancies: add, publish to job-seekers, close.", no_args_is_help=True
@@ -29,7 +31,7 @@ def _publish(db, school, settings, vacancy_id: int) -> int:
         school_name=school.name,
         cat=catalogue(),
         settings=settings,
-        zone=settings.zone,
+        zone=ZoneInfo(school.timezone) if school.timezone else settings.zone,
         now=utcnow(),
     )
 
@@ -48,6 +50,13 @@ def add_cmd(
         False, "--include-kursus", help="Also send to graduates taking a course."
     ),
     publish: bool = typer.Option(False, "--publish", help="Publish (send) it right away."),
+    schools: str | None = typer.Option(
+        None,
+        "--schools",
+        help="Regional use: send to the job-seekers of these schools, NPSN1,NPSN2 or all "
+        "(default: only the school's own).",
+    ),
+    school: str | None = school_option(),
 ) -> None:
     """Add a vacancy (a draft unless --publish)."""
     settings = load_settings()
@@ -57,12 +66,18 @@ def add_cmd(
         raise fail(f"--deadline {deadline!r}: use YYYY-MM-DD.", 2) from None
 
     async def go():
-        db, school = await open_with_school(settings)
+        db, school_row = await open_with_school(settings, school)
         try:
+            targets = None
+            if schools is not None:
+                try:
+                    targets = [t.id for t in await schools_by_npsn(db, schools)]
+                except SchoolError as exc:
+                    raise vacancies.VacancyError(str(exc)) from None
             async with db.session() as s:
                 vacancy = await vacancies.create_vacancy(
                     s,
-                    school.id,
+                    school_row.id,
                     company=company,
                     position=position,
                     majors=vacancies.parse_majors(majors),
@@ -73,9 +88,10 @@ def add_cmd(
                     apply_info=apply_info,
                     include_kursus=include_kursus,
                     created_by="cli",
+                    target_schools=targets,
                 )
                 await s.commit()
-            added = await _publish(db, school, settings, vacancy.id) if publish else None
+            added = await _publish(db, school_row, settings, vacancy.id) if publish else None
             return vacancy, added
         finally:
             await db.dispose()
@@ -92,15 +108,16 @@ def add_cmd(
 
 
 @vacancy_app.command("list")
-def list_cmd() -> None:
-    """Vacancies with their delivery counts and interest."""
+def list_cmd(school: str | None = school_option()) -> None:
+    """The school's vacancies (and regional ones sent to it) with this school's delivery counts
+    and interest."""
     settings = load_settings()
 
     async def go():
-        db, school = await open_with_school(settings)
+        db, school_row = await open_with_school(settings, school)
         try:
             async with db.session() as s:
-                return await vacancies.list_vacancies(s, school.id)
+                return await vacancies.list_vacancies(s, school_row.id)
         finally:
             await db.dispose()
 
@@ -125,14 +142,16 @@ def list_cmd() -> None:
 
 
 @vacancy_app.command("publish")
-def publish_cmd(vacancy_id: int = typer.Argument(...)) -> None:
+def publish_cmd(
+    vacancy_id: int = typer.Argument(...), school: str | None = school_option()
+) -> None:
     """Publish a vacancy: queue it for every matching job-seeker (repeating is harmless)."""
     settings = load_settings()
 
     async def go():
-        db, school = await open_with_school(settings)
+        db, school_row = await open_with_school(settings, school)
         try:
-            return await _publish(db, school, settings, vacancy_id)
+            return await _publish(db, school_row, settings, vacancy_id)
         finally:
             await db.dispose()
 
@@ -144,15 +163,15 @@ def publish_cmd(vacancy_id: int = typer.Argument(...)) -> None:
 
 
 @vacancy_app.command("close")
-def close_cmd(vacancy_id: int = typer.Argument(...)) -> None:
+def close_cmd(vacancy_id: int = typer.Argument(...), school: str | None = school_option()) -> None:
     """Close a vacancy: messages not sent yet are cancelled; taps are answered "closed"."""
     settings = load_settings()
 
     async def go():
-        db, school = await open_with_school(settings)
+        db, school_row = await open_with_school(settings, school)
         try:
             async with db.session() as s:
-                vacancy = await vacancies.get_vacancy(s, vacancy_id, school.id)
+                vacancy = await vacancies.get_vacancy(s, vacancy_id, school_row.id)
                 if vacancy is None:
                     return None
                 cancelled = await vacancies.close(s, vacancy)
@@ -168,18 +187,21 @@ def close_cmd(vacancy_id: int = typer.Argument(...)) -> None:
 
 
 @vacancy_app.command("interested")
-def interested_cmd(vacancy_id: int = typer.Argument(...)) -> None:
-    """Who tapped "Saya berminat": name, class, major, channel, how to reach them."""
+def interested_cmd(
+    vacancy_id: int = typer.Argument(...), school: str | None = school_option()
+) -> None:
+    """Who of the school's graduates tapped "Saya berminat": name, class, major, channel, how
+    to reach them (a regional vacancy: each school sees its own graduates)."""
     settings = load_settings()
 
     async def go():
-        db, school = await open_with_school(settings)
+        db, school_row = await open_with_school(settings, school)
         try:
             async with db.session() as s:
-                vacancy = await vacancies.get_vacancy(s, vacancy_id, school.id)
+                vacancy = await vacancies.get_vacancy(s, vacancy_id, school_row.id, targeted=True)
                 if vacancy is None:
                     return None
-                return await vacancies.interested(s, vacancy.id)
+                return await vacancies.interested(s, vacancy.id, school_row.id)
         finally:
             await db.dispose()
 

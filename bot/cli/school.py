@@ -1,0 +1,108 @@
+"""`jejak school add|list|set`: the schools of one deployment (a regional office serving several).
+
+A single-school install needs none of this: the school configured by SCHOOL_NPSN, SCHOOL_NAME
+and TIMEZONE is created on first use and stays the default of every `--school` option.
+"""
+
+from __future__ import annotations
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from bot.cli import app
+from bot.cli.common import console, fail, load_settings, open_with_school, run
+from storage.schools import SchoolError, add_school, list_schools, set_school
+
+school_app = typer.Typer(
+    help="Schools of this deployment (NPSN, name, timezone).", no_args_is_help=True
+)
+app.add_typer(school_app, name="school")
+
+
+@school_app.command("add")
+def add_cmd(
+    npsn: str = typer.Option(..., "--npsn", help="The school's 8-digit NPSN."),
+    name: str = typer.Option(..., "--name", help='e.g. "SMK Negeri 1 Kupang".'),
+    timezone: str = typer.Option(
+        "Asia/Jakarta",
+        "--timezone",
+        help="Asia/Jakarta (WIB), Asia/Makassar (WITA) or Asia/Jayapura (WIT).",
+    ),
+) -> None:
+    """Add a school; then import its roster with `jejak roster import FILE --school NPSN`."""
+    settings = load_settings()
+
+    async def go():
+        db, _default = await open_with_school(settings)
+        try:
+            return await add_school(db, npsn, name, timezone)
+        finally:
+            await db.dispose()
+
+    try:
+        school = run(go)
+    except SchoolError as exc:
+        raise fail(escape(str(exc)), 2) from None
+    console.print(
+        f"Added school {school.npsn}: {escape(school.name)} ({school.timezone}). "
+        f"Next: `jejak roster import FILE --school {school.npsn}`."
+    )
+
+
+@school_app.command("list")
+def list_cmd() -> None:
+    """Every school with its roster size and active staff."""
+    settings = load_settings()
+
+    async def go():
+        db, default = await open_with_school(settings)
+        try:
+            return default.id, await list_schools(db)
+        finally:
+            await db.dispose()
+
+    default_id, rows = run(go)
+    table = Table("NPSN", "Name", "Timezone", "Graduates", "Staff", "")
+    for school, graduates, staff in rows:
+        table.add_row(
+            school.npsn,
+            escape(school.name),
+            school.timezone,
+            str(graduates),
+            str(staff),
+            "default" if school.id == default_id else "",
+        )
+    console.print(table)
+
+
+@school_app.command("set")
+def set_cmd(
+    npsn: str = typer.Argument(..., help="NPSN of the school to change."),
+    name: str | None = typer.Option(None, "--name"),
+    timezone: str | None = typer.Option(None, "--timezone"),
+) -> None:
+    """Change a school's name or timezone (the default school's come from SCHOOL_NAME and
+    TIMEZONE, which win at the next start)."""
+    if name is None and timezone is None:
+        raise fail("Nothing to change: give --name and/or --timezone.", 2)
+    settings = load_settings()
+
+    async def go():
+        db, _default = await open_with_school(settings)
+        try:
+            return await set_school(db, npsn, name=name, timezone=timezone)
+        finally:
+            await db.dispose()
+
+    try:
+        school = run(go)
+    except SchoolError as exc:
+        raise fail(escape(str(exc)), 2) from None
+    console.print(f"School {school.npsn}: {escape(school.name)} ({school.timezone}).")
+    if school.npsn == settings.school_npsn:
+        console.print(
+            "This is the configured default school: also change SCHOOL_NAME / TIMEZONE, or the "
+            "next start sets them back.",
+            style="yellow",
+        )
