@@ -20,7 +20,7 @@ demo: $(STAMP)
 
 ## The whole suite (SQLite always; PostgreSQL too when reachable, see tests/conftest.py).
 test: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -ra
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -ra --durations=20
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
