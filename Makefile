@@ -36,6 +36,7 @@ schema: $(STAMP)
 	rm -f storage/migrations/versions/0001_initial_schema.py /tmp/jejak-schema.db
 	cd storage && DATABASE_URL=sqlite+aiosqlite:////tmp/jejak-schema.db ../$(BIN)/alembic -c alembic.ini revision --autogenerate -m "initial schema" --rev-id 0001
 	rm -f /tmp/jejak-schema.db
+	$(BIN)/ruff check --fix -q storage/migrations/versions || true
 	$(BIN)/ruff format -q storage/migrations/versions
 
 clean:
