@@ -439,6 +439,9 @@ def main() -> None:
     )
     parser.add_argument("--sqlite", default=None, help="SQLite file (default: a temp file)")
     parser.add_argument("--postgres", default=None, help="scratch PostgreSQL URL (is reset)")
+    parser.add_argument(
+        "--postgres-small", default=None, help="scratch PostgreSQL URL for the small roster"
+    )
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument(
         "--reuse", action="store_true", help="keep databases that already have the roster size"
@@ -489,6 +492,7 @@ def main() -> None:
                 args.small,
                 args.trace_large,
                 args.reuse,
+                small_url=args.postgres_small,
                 export_only=args.export_only,
                 fetch_baseline=args.fetch_baseline,
             )

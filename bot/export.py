@@ -277,18 +277,29 @@ async def export_xlsx(
     completes: until `close`, the workbook's parts live in a temporary directory.
     """
     zone = await _school_zone(db, school_id)
-    with tempfile.TemporaryDirectory(prefix="jejak-xlsx-") as tmpdir:
-        writer = _XlsxWriter(path, tmpdir)
-        write = writer.write_lulusan
-        n = 0
-        async for row in export_rows(db, school_id, graduation_year, kelas, batch_size=batch_size):
-            write(lulusan_values(row, zone))
-            n += 1
-            if n % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)
-        recap = await school_recap(db, school_id, graduation_year, kelas)
-        # zipping the parts into the workbook is blocking file work: off the event loop
-        await asyncio.to_thread(writer.finish, recap)
+    # the per-major recap is one grouped query that the database works on while the rows are
+    # written (another connection; SQLite runs it in its own thread, outside the GIL)
+    recap_task = asyncio.ensure_future(school_recap(db, school_id, graduation_year, kelas))
+    try:
+        with tempfile.TemporaryDirectory(prefix="jejak-xlsx-") as tmpdir:
+            writer = _XlsxWriter(path, tmpdir)
+            write = writer.write_lulusan
+            n = 0
+            rows = export_rows(db, school_id, graduation_year, kelas, batch_size=batch_size)
+            async for row in rows:
+                write(lulusan_values(row, zone))
+                n += 1
+                if n % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+            recap = await recap_task
+            # zipping the parts into the workbook is blocking file work: off the event loop
+            await asyncio.to_thread(writer.finish, recap)
+    finally:
+        if not recap_task.done():  # the rows failed: the recap is not needed any more
+            recap_task.cancel()
+        await asyncio.wait([recap_task])
+        if not recap_task.cancelled():
+            recap_task.exception()  # retrieved: an error there is raised or moot, not logged
     return writer.rows
 
 
