@@ -8,12 +8,18 @@ fake Bot API at the configured rate, and once more at a high rate to find the ce
 Reports: planning time, Python peak memory during planning (tracemalloc) and the process's
 max RSS, achieved send rate / configured rate (the fake server enforces Telegram's 30/s and
 1/s per chat and counts any 429), and the ceiling with a high configured rate and no limits.
+
+The fake Bot API runs in a process of its own (like Telegram, it does not share our CPU or
+GIL); `--fake-in-process` runs it in a thread of the benchmark's process instead (how the first
+numbers were taken). Arrival times are the fake's CLOCK_MONOTONIC stamps, comparable across
+processes on Linux.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import resource
 import tempfile
 import time
@@ -33,6 +39,87 @@ from tests.fakes.telegram_api import FakeBotApi
 from tests.harness import make_settings
 
 CHUNK = 5000
+
+
+def _serve_fake(conn, kwargs: dict) -> None:
+    """The child process: run a FakeBotApi and answer commands from the benchmark."""
+    with FakeBotApi(**kwargs) as api:
+        conn.send((api.url, api.token))
+        while True:
+            command, args = conn.recv()
+            if command == "stop":
+                conn.send(None)
+                return
+            if command == "times":
+                conn.send([c.time for c in api.messages()])
+            elif command == "times_429":
+                conn.send([c.time for c in api.calls() if c.status == 429])
+            elif command == "stats":
+                conn.send(dict(api.stats()))
+            elif command == "clear":
+                conn.send(api.clear())
+            elif command == "set_limits":
+                conn.send(api.set_limits(**args))
+
+
+class FakeInProcess:
+    """The fake Bot API in a thread of this process (the first benchmark's setup)."""
+
+    def __init__(self, **kwargs) -> None:
+        self.api = FakeBotApi(**kwargs).start()
+        self.url, self.token = self.api.url, self.api.token
+
+    def times(self) -> list[float]:
+        return [c.time for c in self.api.messages()]
+
+    def times_429(self) -> list[float]:
+        return [c.time for c in self.api.calls() if c.status == 429]
+
+    def stats(self) -> dict:
+        return dict(self.api.stats())
+
+    def clear(self) -> None:
+        self.api.clear()
+
+    def set_limits(self, **kw) -> None:
+        self.api.set_limits(**kw)
+
+    def stop(self) -> None:
+        self.api.stop()
+
+
+class FakeProcess:
+    """The fake Bot API in a child process; the same small interface as FakeInProcess."""
+
+    def __init__(self, **kwargs) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve_fake, args=(child, kwargs), daemon=True)
+        self._proc.start()
+        self.url, self.token = self._conn.recv()
+
+    def _call(self, command: str, **args):
+        self._conn.send((command, args))
+        return self._conn.recv()
+
+    def times(self) -> list[float]:
+        return self._call("times")
+
+    def times_429(self) -> list[float]:
+        return self._call("times_429")
+
+    def stats(self) -> dict:
+        return self._call("stats")
+
+    def clear(self) -> None:
+        self._call("clear")
+
+    def set_limits(self, **kw) -> None:
+        self._call("set_limits", **kw)
+
+    def stop(self) -> None:
+        self._call("stop")
+        self._proc.join(10)
 
 
 def rss_mb() -> float:
@@ -98,22 +185,50 @@ async def generate(core, n: int) -> float:
     return time.perf_counter() - started
 
 
-async def dispatch_for(core, api: FakeBotApi, seconds: float) -> tuple[int, float]:
+class TimedSender:
+    """The real channel, noting when each request starts (our side of the pace)."""
+
+    def __init__(self, channel) -> None:
+        self.channel = channel
+        self.starts: list[float] = []
+
+    async def send(self, address, reply, *, template=None):
+        self.starts.append(time.monotonic())
+        return await self.channel.send(address, reply, template=template)
+
+
+def max_in_window(times: list[float], window: float = 1.0) -> int:
+    """The most events in any `window` seconds (a sliding window, like the fake's limit)."""
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while times[lo] <= t - window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+async def dispatch_for(core, api, seconds: float) -> tuple[int, float]:
     telegram = make_telegram(core)
     await telegram.application.initialize()
     stop = asyncio.Event()
-    dispatcher = build_dispatcher(core, {"telegram": telegram}, concurrency=32)
+    sender = TimedSender(telegram)
+    dispatcher = build_dispatcher(core, {"telegram": sender}, concurrency=32)
     api.clear()
     task = asyncio.create_task(dispatcher.dispatch_due(stop=stop))
     await asyncio.sleep(seconds)
     stop.set()
     await task
     await telegram.application.shutdown()
-    msgs = api.messages()
-    if len(msgs) < 2:
-        return len(msgs), 0.0
-    span = msgs[-1].time - msgs[0].time
-    return len(msgs), (len(msgs) - 1) / span
+    times = sorted(api.times())
+    over = api.times_429()
+    print(
+        f"  most requests started in any 1 s (ours): {max_in_window(sorted(sender.starts))}; "
+        f"most arrivals in any 1 s (server): {max_in_window(times)}; "
+        f"429s at {[round(t - times[0], 2) for t in over] if times else over}"
+    )
+    if len(times) < 2:
+        return len(times), 0.0
+    return len(times), (len(times) - 1) / (times[-1] - times[0])
 
 
 async def main() -> None:
@@ -124,6 +239,11 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--ceiling-rate", type=float, default=2000.0)
     parser.add_argument("--ceiling-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--fake-in-process",
+        action="store_true",
+        help="run the fake Bot API in a thread of this process instead of its own process",
+    )
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="jejak-outreach-bench-")
@@ -132,7 +252,9 @@ async def main() -> None:
         from tests.conftest import _reset_postgres
 
         await _reset_postgres(url)
-    with FakeBotApi(enforce_limits=True, global_per_second=30, per_chat_per_second=1) as api:
+    fake = FakeInProcess if args.fake_in_process else FakeProcess
+    api = fake(enforce_limits=True, global_per_second=30, per_chat_per_second=1)
+    try:
         settings = make_settings(
             url,
             telegram_bot_token=api.token,
@@ -217,6 +339,8 @@ async def main() -> None:
             ).scalar_one()
         print(f"left pending: {left}")
         await core.close()
+    finally:
+        api.stop()
 
 
 if __name__ == "__main__":

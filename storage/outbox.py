@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Contact, OutboxMessage, utcnow
+from storage.models import Alumnus, Contact, OutboxMessage, Vacancy, utcnow
 
 PURPOSES = ("reminder", "followup", "vacancy", "digest", "notice")
 STATUSES = ("pending", "sending", "sent", "failed", "unreachable", "unknown", "cancelled")
@@ -99,12 +99,18 @@ async def claim_page(
     channels: Iterable[str],
     lease: timedelta,
     purposes: Iterable[str] | None = None,
+    chat_spacing: dict[str, timedelta] | None = None,
 ) -> list[Claimed]:
     """Lease up to `limit` due pending rows to `worker` (committed by the caller).
 
     A lease only says "this worker will try these soon": the rows stay `pending` and were never
     attempted, so a lease left behind by a dead process simply expires and another worker
     takes the rows. Due order: not_before, then id.
+
+    `chat_spacing` ({channel: interval}, Telegram's 1 s per chat): a row whose contact got an
+    outbox message less than `interval` ago (`contact.last_outbound_at`, written by whichever
+    process sent it) is not taken now; it stays pending for a later pass. This carries the
+    per-chat limit across processes (the in-process ChatPacer does the rest).
     """
     stale = now - lease
     query = (
@@ -118,6 +124,11 @@ async def claim_page(
         .order_by(OutboxMessage.not_before, OutboxMessage.id)
         .limit(limit)
     )
+    for channel, interval in (chat_spacing or {}).items():
+        recent = exists().where(
+            Contact.id == OutboxMessage.contact_id, Contact.last_outbound_at > now - interval
+        )
+        query = query.where(or_(OutboxMessage.channel != channel, ~recent))
     if purposes is not None:
         query = query.where(OutboxMessage.purpose.in_(list(purposes)))
     if is_postgres(session):
@@ -152,6 +163,98 @@ async def mark_sending(session: AsyncSession, row_id: int, worker: str, now: dat
         .execution_options(synchronize_session=False)
     )
     return (result.rowcount or 0) == 1
+
+
+@dataclass(frozen=True, slots=True)
+class RowFacts:
+    """What the send-time check of a row needs, read by `begin_send` in the statement that marks
+    it `sending`."""
+
+    last_inbound_at: datetime | None
+    unreachable_at: datetime | None
+    stopped_at: datetime | None
+    vacancy_status: str | None
+
+
+_T = OutboxMessage.__table__
+_C = Contact.__table__
+_CI = _C.alias("c_in")  # aliases keep the correlated subqueries unambiguous on SQLite, which
+_AI = Alumnus.__table__.alias("a_in")  # renders RETURNING columns unqualified
+_VI = Vacancy.__table__.alias("v_in")
+_BEGIN_SEND = (
+    update(_T)
+    .where(
+        _T.c.id == bindparam("b_row_id"),
+        _T.c.status == "pending",
+        _T.c.claimed_by == bindparam("b_worker"),
+    )
+    .values(status="sending", claimed_at=bindparam("b_now"), attempts=_T.c.attempts + 1)
+    .returning(
+        select(_CI.c.last_inbound_at).where(_CI.c.id == _T.c.contact_id).scalar_subquery(),
+        select(_CI.c.unreachable_at).where(_CI.c.id == _T.c.contact_id).scalar_subquery(),
+        select(_AI.c.stopped_at).where(_AI.c.id == _T.c.alumnus_id).scalar_subquery(),
+        select(_VI.c.status).where(_VI.c.id == bindparam("b_vacancy_id")).scalar_subquery(),
+    )
+)
+_SENT = (
+    update(_T)
+    .where(_T.c.id == bindparam("b_row_id"))
+    .values(status="sent", sent_at=bindparam("b_now"), external_id=bindparam("b_external_id"))
+)
+_CONTACT_OUT = (
+    update(_C)
+    .where(_C.c.id == bindparam("b_contact_id"))
+    .values(last_outbound_at=bindparam("b_now"))
+)
+
+
+async def begin_send(
+    conn: Any, row_id: int, worker: str, now: datetime, *, vacancy_id: int | None = None
+) -> RowFacts | None:
+    """`mark_sending` and the facts of the send-time check in one statement (one round trip;
+    `conn` is an AsyncConnection or AsyncSession, committed by the caller or autocommit).
+    None: the row is not ours any more and must not be sent."""
+    row = (
+        await conn.execute(
+            _BEGIN_SEND,
+            {"b_row_id": row_id, "b_worker": worker, "b_now": now, "b_vacancy_id": vacancy_id},
+        )
+    ).first()
+    if row is None:
+        return None
+    return RowFacts(*row)
+
+
+async def finish_sent(
+    conn: Any, row_id: int, contact_id: int | None, now: datetime, external_id: str | None
+) -> None:
+    """`record_sent` without reading the row back: the outcome, and the contact's
+    last_outbound_at (what `claim_page`'s chat spacing reads). One round trip on PostgreSQL."""
+    values = {
+        "b_row_id": row_id,
+        "b_now": now,
+        "b_external_id": external_id,
+        "b_contact_id": contact_id,
+    }
+    dialect = getattr(conn, "dialect", None) or conn.bind.dialect
+    if contact_id is not None and dialect.name == "postgresql":
+        await conn.execute(_SENT_AND_CONTACT, values)
+        return
+    await conn.execute(_SENT, values)
+    if contact_id is not None:
+        await conn.execute(_CONTACT_OUT, values)
+
+
+def _sent_and_contact():
+    sent = _SENT.returning(_T.c.id).cte("sent")
+    return (
+        update(_C)
+        .where(and_(_C.c.id == bindparam("b_contact_id"), exists(select(sent.c.id))))
+        .values(last_outbound_at=bindparam("b_now"))
+    )
+
+
+_SENT_AND_CONTACT = _sent_and_contact()
 
 
 async def _finish(session: AsyncSession, row_id: int, **values: Any) -> None:

@@ -1,14 +1,19 @@
 """The dispatcher: the one place outreach messages leave the bot.
 
 One pass (`dispatch_due`) repeats until nothing is due:
-1. lease a page of due `pending` rows (committed; `FOR UPDATE SKIP LOCKED` on PostgreSQL);
-2. per row, in due order: if its chat got a message less than a second ago (Telegram's
-   per-chat limit), give the row back due at the chat's next slot; else wait for the channel's
-   global send slot (shared across processes on PostgreSQL, see ratelimit.py);
-3. in its own task (bounded concurrency): in one committed transaction, check the row is still
-   wanted (Composer.prepare: STOP, finished, vacancy closed, follow-up re-opens the status
-   question) and mark it `sending`; then make one HTTP attempt through the channel's Sender;
-   then commit the outcome at once:
+1. lease a page of due `pending` rows (committed; `FOR UPDATE SKIP LOCKED` on PostgreSQL; rows
+   whose Telegram chat got a message less than a second ago, from any process, wait);
+2. per row, in due order: if its chat got a message less than a second ago in this process
+   (Telegram's per-chat limit), give the row back due at the chat's next slot; else hand it to
+   a task (bounded concurrency, so rows to different chats are in flight together);
+3. the task takes the channel's next send slot (a schedule shared across processes on
+   PostgreSQL, see ratelimit.py) without waiting for it; just before the slot (`lead`, about
+   one database round trip) it checks the row is still wanted (STOP, unreachable, finished,
+   vacancy closed, follow-up re-opens the status question) and marks it `sending`, committed
+   (vacancies, notices, digests: one autocommitted UPDATE ... RETURNING that also reads what
+   the check needs; reminders and follow-ups: Composer.prepare in a transaction); at the slot
+   it makes one HTTP attempt through the channel's Sender; then commits the outcome at once
+   (a sent row: one statement on PostgreSQL):
      SENT -> sent (+ external id)
      RETRY -> pending again at now + retry_after (or a backoff), failed after max attempts;
               a 429 also pauses the channel's schedule and the chat for retry_after
@@ -16,9 +21,10 @@ One pass (`dispatch_due`) repeats until nothing is due:
               rows cancelled
      NEEDS_TEMPLATE -> the same row is sent once more, as the purpose's WhatsApp template
      FAILED -> failed.
-A row is `sending` only while its one HTTP request is in flight. If the process dies then, the
-row stays `sending`; after `sending_lease` any dispatcher marks it `unknown` and never resends it
-(docs/outreach.md has the rule and the operator's `resend-unknown`).
+A row is `sending` only while its one HTTP request is about to leave or in flight. If the
+process dies then, the row stays `sending`; after `sending_lease` any dispatcher marks it
+`unknown` and never resends it (docs/outreach.md has the rule and the operator's
+`resend-unknown`; a WhatsApp status webhook may still confirm it `sent`).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import contextlib
 import logging
 import os
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,7 +44,7 @@ from zoneinfo import ZoneInfo
 from bot.channels.base import Sender, SendResult, SendStatus
 from bot.outreach.messages import Composer, Prepared, window_template
 from bot.outreach.planner import in_quiet_hours, next_allowed
-from bot.outreach.ratelimit import ChatPacer, LocalRateLimiter, WindowGate, make_limiter
+from bot.outreach.ratelimit import ChatPacer, LocalRateLimiter, Slot, WindowGate, make_limiter
 from storage import outbox
 from storage.db import Database
 from storage.models import Contact, utcnow
@@ -126,6 +133,13 @@ class Dispatcher:
         self._sem = asyncio.Semaphore(concurrency)
         self._in_flight: set[tuple[str, str]] = set()
         self._sqlite_lock = asyncio.Lock()
+        # single statements (the `sending` mark, a sent outcome) are autocommitted: no
+        # BEGIN/COMMIT round trips around them
+        self._auto = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.lead = Lead()
+        self.chat_spacing = {
+            channel: timedelta(seconds=step) for channel, step in self.pacer.interval.items()
+        }
 
     # -- public --
     async def expire_stale(self) -> int:
@@ -238,6 +252,7 @@ class Dispatcher:
                 channels=list(self.senders),
                 lease=self.claim_lease,
                 purposes=purposes,
+                chat_spacing=self.chat_spacing,
             )
             await s.commit()
         return page
@@ -260,6 +275,18 @@ class Dispatcher:
 
     async def _begin(self, row: outbox.Claimed) -> Prepared | None:
         """Check the row and mark it `sending` (committed). None: not ours any more."""
+        if row.purpose in Composer.QUICK:
+            vacancy_id = row.payload.get("vacancy_id") if row.purpose == "vacancy" else None
+            async with self._writing(), self._auto.connect() as conn:
+                facts = await outbox.begin_send(
+                    conn, row.id, self.worker, self.clock(), vacancy_id=vacancy_id
+                )
+                if facts is None:
+                    return None
+                prepared = self.composer.check(row, facts)
+                if prepared.reply is None:
+                    await outbox.record_final(conn, row.id, "cancelled", error=prepared.reason)
+            return prepared
         lock = (
             self.person_lock(row.channel, row.address)
             if self.person_lock is not None and row.purpose == "followup"
@@ -277,17 +304,23 @@ class Dispatcher:
         return prepared
 
     async def _send_row(self, row: outbox.Claimed, stats: DispatchStats) -> None:
-        # The send slot is taken first, then the row is marked `sending` (one short commit),
-        # then the request goes: the platform sees our pace give or take one commit, and a row
-        # is `sending` only for its own request (never while it waits for a slot).
-        await self.limiter.acquire(row.channel)
+        # The send slot is taken first; the row is marked `sending` (one short commit) `lead`
+        # seconds before the slot, and the request leaves at the slot: the platform sees our
+        # pace, not the database's latency, and a row is `sending` only for its own request
+        # (never while it waits for a slot further away than `lead`).
+        slot = await self._slot(row.channel)
+        started = time.monotonic()
         prepared = await self._begin(row)
+        self.lead.note(time.monotonic() - started)
         if prepared is None:
             return
         if prepared.reply is None:
             stats.cancelled += 1
             return
         sender = self.senders[row.channel]
+        await _sleep_until(slot.at)
+        if not self.limiter.valid(slot):  # a 429 paused the channel since: a new slot
+            await self.limiter.acquire(row.channel)
         await self._last_gate(row)
         now = self.clock()
         template = window_template(
@@ -305,6 +338,15 @@ class Dispatcher:
             stats.templated += 1
         await self._record(row, result, stats)
 
+    async def _slot(self, channel: str) -> Slot:
+        """A send slot, returned `lead` seconds before it (a pause voids it: take another)."""
+        slot = await self.limiter.reserve(channel)
+        while True:
+            await _sleep_until(slot.at - self.lead.seconds)
+            if self.limiter.valid(slot):
+                return slot
+            slot = await self.limiter.reserve(channel)
+
     async def _last_gate(self, row: outbox.Claimed) -> None:
         """Right before the request: the in-process window gate and the chat's spacing."""
         await self.gate.wait(row.channel)
@@ -316,11 +358,13 @@ class Dispatcher:
     async def _record(self, row: outbox.Claimed, result: SendResult, stats: DispatchStats) -> None:
         now = self.clock()
         attempts = row.attempts + 1
+        if result.status == SendStatus.SENT:
+            async with self._writing(), self._auto.connect() as conn:
+                await outbox.finish_sent(conn, row.id, row.contact_id, now, result.external_id)
+            stats.sent += 1
+            return
         async with self._writing(), self.db.session() as s:
-            if result.status == SendStatus.SENT:
-                await outbox.record_sent(s, row.id, now, result.external_id)
-                stats.sent += 1
-            elif result.status == SendStatus.RETRY:
+            if result.status == SendStatus.RETRY:
                 wait = result.retry_after if result.retry_after else backoff(attempts)
                 if result.error_code in ("429", "130429", "131056"):
                     stats.rate_limited += 1
@@ -362,6 +406,29 @@ class Dispatcher:
                 )
                 stats.failed += 1
             await s.commit()
+
+
+class Lead:
+    """How long before its slot a row is marked `sending`: the `sending` commit's recent
+    latency, mean + 4 deviations (as TCP estimates its retransmission timeout), 2-150 ms."""
+
+    def __init__(self, initial: float = 0.01) -> None:
+        self.mean = initial
+        self.dev = initial / 2
+
+    @property
+    def seconds(self) -> float:
+        return min(max(self.mean + 4 * self.dev, 0.002), 0.15)
+
+    def note(self, took: float) -> None:
+        self.dev = 0.75 * self.dev + 0.25 * abs(took - self.mean)
+        self.mean = 0.875 * self.mean + 0.125 * took
+
+
+async def _sleep_until(at: float) -> None:
+    delay = at - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 def build_dispatcher(core: Any, senders: Mapping[str, Sender], **kwargs: Any) -> Dispatcher:

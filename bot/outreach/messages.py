@@ -178,9 +178,25 @@ class Composer:
     - vacancy: cancelled when the vacancy was closed.
     """
 
+    # purposes whose check needs only the facts `storage.outbox.begin_send` returns (the
+    # dispatcher's one-statement path); reminders and follow-ups read more (prepare)
+    QUICK = frozenset({"vacancy", "notice", "digest"})
+
     def __init__(self, service: Any | None, cat: Catalogue) -> None:
         self.service = service  # bot.conversation.ConversationService (for follow-ups)
         self.cat = cat
+
+    def check(self, row: Any, facts: Any) -> Prepared:
+        """The send-time check of a QUICK row from `storage.outbox.RowFacts` (the same rules as
+        `prepare`: unreachable, STOP, vacancy no longer published)."""
+        if facts.unreachable_at is not None:
+            return Prepared(None, "contact unreachable")
+        if facts.stopped_at is not None:
+            return Prepared(None, "STOP")
+        status = facts.vacancy_status
+        if row.purpose == "vacancy" and status is not None and status != "published":
+            return Prepared(None, f"vacancy {status}")
+        return Prepared(payload_to_reply(row.payload), last_inbound_at=facts.last_inbound_at)
 
     async def prepare(self, session: AsyncSession, row: Any) -> Prepared:
         payload = row.payload

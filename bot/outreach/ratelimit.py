@@ -9,26 +9,45 @@ sliding window over the platform's limit and still clears the 95% target.
 - `SharedRateLimiter`: PostgreSQL. The schedule cursor of each channel is one row of
   `rate_slot` (`next_at`, epoch seconds on the database's clock). A process reserves a block of
   slots with one atomic `UPDATE ... SET next_at = GREATEST(next_at, now) + k / rate RETURNING`,
-  then spends them locally. N processes therefore share one schedule: the global rate is not
-  multiplied by the number of processes. Unused slots of a block are simply lost (a little
-  lower throughput, never a higher rate). Blocks are small (about 0.1 s worth of messages).
+  then spends them locally, fetching the next block before this one runs out. N processes
+  therefore share one schedule: the global rate is not multiplied by the number of processes.
+  Unused slots of a block are simply lost (a little lower throughput, never a higher rate).
+  Blocks are small (about 0.2 s worth of messages).
+- Both hand out `Slot`s (`reserve`) rather than sleeping, so the dispatcher can prepare a row
+  (the `sending` mark) just before its slot and send on time; a 429 (`pause`) voids the slots
+  handed out before it.
 - `ChatPacer`: at most `per_chat` messages per second to one chat (Telegram: 1/s), in process.
-  Rows of one chat are rare in a broadcast (one per person); two processes could each send one
-  message to the same chat within a second only when both hold a row for that chat at once.
+  Across processes, `storage.outbox.claim_page` skips rows whose contact got a message less
+  than the interval ago; two processes could still each send one message to the same chat
+  within a second only when both hold a row for that chat at the same moment (docs/outreach.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import text
 
 from storage.db import Database
 
+log = logging.getLogger(__name__)
 HEADROOM = 0.96
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A reserved send time (`at`, this process's `time.monotonic()`), valid until the channel
+    is paused (`epoch` changes: a 429 invalidates slots handed out before it)."""
+
+    channel: str
+    at: float
+    epoch: int = 0
 
 
 class LocalRateLimiter:
@@ -38,94 +57,153 @@ class LocalRateLimiter:
         self.rates = {c: r * HEADROOM for c, r in rates.items() if r and r > 0}
         self.clock = clock
         self._next: dict[str, float] = {}
-        self._lock = asyncio.Lock()
+        self._epoch: dict[str, int] = {}
 
     def interval(self, channel: str) -> float:
         rate = self.rates.get(channel)
         return 1.0 / rate if rate else 0.0
+
+    async def reserve(self, channel: str) -> Slot:
+        """This channel's next send slot, without waiting for it."""
+        now = self.clock()
+        step = self.interval(channel)
+        if step == 0.0:
+            return Slot(channel, now, self._epoch.get(channel, 0))
+        slot = max(self._next.get(channel, now), now)
+        self._next[channel] = slot + step
+        return Slot(channel, slot, self._epoch.get(channel, 0))
+
+    def valid(self, slot: Slot) -> bool:
+        return slot.epoch == self._epoch.get(slot.channel, 0)
 
     async def acquire(self, channel: str) -> None:
         """Wait for this channel's next send slot."""
-        step = self.interval(channel)
-        if step == 0.0:
-            return
-        async with self._lock:
-            now = self.clock()
-            slot = max(self._next.get(channel, now), now)
-            self._next[channel] = slot + step
-        delay = slot - self.clock()
+        slot = await self.reserve(channel)
+        delay = slot.at - self.clock()
         if delay > 0:
             await asyncio.sleep(delay)
 
     async def pause(self, channel: str, seconds: float) -> None:
-        """The platform said "too many requests": no slot before now + seconds."""
-        async with self._lock:
-            resume = self.clock() + seconds
-            self._next[channel] = max(self._next.get(channel, 0.0), resume)
+        """The platform said "too many requests": no slot before now + seconds, and the slots
+        handed out so far are void."""
+        resume = self.clock() + seconds
+        self._next[channel] = max(self._next.get(channel, 0.0), resume)
+        self._epoch[channel] = self._epoch.get(channel, 0) + 1
 
 
 class SharedRateLimiter:
-    """The global schedule in PostgreSQL (`rate_slot`), shared by every process."""
+    """The global schedule in PostgreSQL (`rate_slot`), shared by every process.
 
-    def __init__(self, db: Database, rates: dict[str, float], *, block_seconds: float = 0.1):
+    Slots are reserved in blocks of `block_seconds` worth with one autocommitted statement, and
+    the next block is fetched ahead (when less than half a block is left), so this process's
+    part of the schedule has no gap while a reservation is on its way: a reservation made
+    while our previous block still runs continues the schedule where it ends
+    (`GREATEST(next_at, now)`), as one made by another process does."""
+
+    def __init__(self, db: Database, rates: dict[str, float], *, block_seconds: float = 0.2):
         self.db = db
         self.rates = {c: r * HEADROOM for c, r in rates.items() if r and r > 0}
         self.block_seconds = block_seconds
-        # channel -> (list of local monotonic times still reserved)
-        self._slots: dict[str, list[float]] = {}
-        self._lock = asyncio.Lock()
+        self._slots: dict[str, deque[float]] = {}  # local monotonic times still reserved
+        self._epoch: dict[str, int] = {}
+        self._refill: dict[str, asyncio.Task] = {}
+        self._known: set[str] = set()  # channels whose rate_slot row exists
+        self._engine = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._offsets: deque[float] = deque(maxlen=50)  # local monotonic - database clock
 
     def interval(self, channel: str) -> float:
         rate = self.rates.get(channel)
         return 1.0 / rate if rate else 0.0
 
+    def block(self, channel: str) -> int:
+        return max(1, round(self.block_seconds / self.interval(channel)))
+
     async def _reserve(self, channel: str, count: int, delay_floor: float = 0.0) -> list[float]:
         step = self.interval(channel)
-        async with self.db.engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO rate_slot (channel, next_at) VALUES (:c, 0) "
-                    "ON CONFLICT (channel) DO NOTHING"
-                ),
-                {"c": channel},
-            )
+        async with self._engine.connect() as conn:
+            if channel not in self._known:
+                await conn.execute(_ENSURE_SLOT, {"c": channel})
+                self._known.add(channel)
             row = (
                 await conn.execute(
-                    text(
-                        "UPDATE rate_slot SET next_at = GREATEST(next_at, "
-                        "extract(epoch from clock_timestamp()) + :floor) + :span "
-                        "WHERE channel = :c "
-                        "RETURNING next_at, extract(epoch from clock_timestamp())"
-                    ),
-                    {"c": channel, "span": step * count, "floor": delay_floor},
+                    _RESERVE, {"c": channel, "span": step * count, "floor": delay_floor}
                 )
             ).one()
+            received = time.monotonic()
         next_at, db_now = float(row[0]), float(row[1])
         start = next_at - step * count
-        local_now = time.monotonic()
-        return [local_now + (start - db_now) + i * step for i in range(count)]
+        offset = self.offset(received - db_now)
+        return [start + offset + i * step for i in range(count)]
 
-    async def acquire(self, channel: str) -> None:
+    def offset(self, observed: float) -> float:
+        """Database time -> local monotonic time. `observed` (our clock when the answer arrived
+        minus the database's clock in it) overstates the offset by the answer's latency; the
+        smallest of the recent observations is the best estimate, and a stable one: blocks
+        reserved one after the other stay contiguous locally, whatever each round trip took
+        (mapping each block with its own latency would bunch one block onto the previous)."""
+        self._offsets.append(observed)
+        return min(self._offsets)
+
+    async def _fill(self, channel: str) -> None:
+        epoch = self._epoch.get(channel, 0)
+        slots = await self._reserve(channel, self.block(channel))
+        if epoch == self._epoch.get(channel, 0):  # a pause meanwhile voids this block
+            self._slots.setdefault(channel, deque()).extend(slots)
+
+    def _start_fill(self, channel: str) -> asyncio.Task:
+        task = self._refill.get(channel)
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self._fill(channel))
+            task.add_done_callback(_retrieve)
+            self._refill[channel] = task
+        return task
+
+    async def reserve(self, channel: str) -> Slot:
         step = self.interval(channel)
         if step == 0.0:
-            return
-        async with self._lock:
-            slots = self._slots.setdefault(channel, [])
+            return Slot(channel, time.monotonic(), self._epoch.get(channel, 0))
+        while True:
+            slots = self._slots.setdefault(channel, deque())
             now = time.monotonic()
-            while slots and slots[0] < now - step:  # stale reservations are gone
-                slots.pop(0)
-            if not slots:
-                count = max(1, int(self.block_seconds / step))
-                slots.extend(await self._reserve(channel, count))
-            slot = slots.pop(0)
-        delay = slot - time.monotonic()
+            while slots and slots[0] < now - step:  # nobody used them in time: gone
+                slots.popleft()
+            if slots:
+                at = slots.popleft()
+                if len(slots) * step < self.block_seconds / 2:
+                    self._start_fill(channel)  # the next block, before this one runs out
+                return Slot(channel, at, self._epoch.get(channel, 0))
+            await self._start_fill(channel)
+
+    def valid(self, slot: Slot) -> bool:
+        return slot.epoch == self._epoch.get(slot.channel, 0)
+
+    async def acquire(self, channel: str) -> None:
+        slot = await self.reserve(channel)
+        delay = slot.at - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
 
     async def pause(self, channel: str, seconds: float) -> None:
-        async with self._lock:
-            self._slots.pop(channel, None)
-            await self._reserve(channel, 0, delay_floor=seconds)
+        self._epoch[channel] = self._epoch.get(channel, 0) + 1
+        self._slots.setdefault(channel, deque()).clear()
+        await self._reserve(channel, 0, delay_floor=seconds)
+
+
+def _retrieve(task: asyncio.Task) -> None:
+    """A failed ahead-of-time reservation is logged; the next `reserve` tries again."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("rate_slot reservation failed: %r", task.exception())
+
+
+_ENSURE_SLOT = text(
+    "INSERT INTO rate_slot (channel, next_at) VALUES (:c, 0) ON CONFLICT (channel) DO NOTHING"
+)
+_RESERVE = text(
+    "UPDATE rate_slot SET next_at = GREATEST(next_at, "
+    "extract(epoch from clock_timestamp()) + :floor) + :span "
+    "WHERE channel = :c "
+    "RETURNING next_at, extract(epoch from clock_timestamp())"
+)
 
 
 class ChatPacer:
@@ -154,14 +232,18 @@ class ChatPacer:
 
 
 class WindowGate:
-    """The last check right before a request: at most `rate` requests started in any
-    `1 s + margin` window, in this process. The schedule above sets the pace; this gate only
-    absorbs jitter between taking a slot and the request leaving (a slow commit, a busy
-    loop), which could otherwise put one request too many into the platform's 1-second
-    window."""
+    """The last check right before a request, in this process: at most `rate` requests started
+    in any `1 s + margin`, and at most `ceil(rate * HEADROOM)` in any 1 s (29 of Telegram's 30:
+    what the schedule sends anyway). The schedule above sets the pace; this gate only absorbs
+    jitter between taking a slot and the request leaving (a slow commit, a busy loop), which
+    could otherwise put one request too many into the platform's 1-second window: a message of
+    slack inside the second, and the margin against the platform's clock."""
 
     def __init__(self, rates: dict[str, float], *, margin: float = 0.04) -> None:
         self.limits = {c: max(1, int(r)) for c, r in rates.items() if r and r > 0}
+        self.inner = {
+            c: max(1, min(int(r), math.ceil(r * HEADROOM))) for c, r in rates.items() if r and r > 0
+        }
         self.window = 1.0 + margin
         self._starts: dict[str, deque[float]] = {}
 
@@ -169,15 +251,21 @@ class WindowGate:
         limit = self.limits.get(channel)
         if limit is None:
             return
+        inner = self.inner[channel]
         starts = self._starts.setdefault(channel, deque())
         while True:
             now = time.monotonic()
             while starts and starts[0] <= now - self.window:
                 starts.popleft()
-            if len(starts) < limit:
+            wait = 0.0
+            if len(starts) >= limit:
+                wait = starts[0] + self.window - now
+            if len(starts) >= inner:
+                wait = max(wait, starts[-inner] + 1.0 - now)
+            if wait <= 0:
                 starts.append(now)
                 return
-            await asyncio.sleep(starts[0] + self.window - now)
+            await asyncio.sleep(wait)
 
 
 def make_limiter(db: Database, rates: dict[str, float]):
