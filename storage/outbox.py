@@ -258,9 +258,12 @@ _SENT_AND_CONTACT = _sent_and_contact()
 
 
 async def _finish(session: AsyncSession, row_id: int, **values: Any) -> None:
+    """The outcome of the row's attempt. Only a row still `sending` takes it: a WhatsApp status
+    webhook may have confirmed it `sent` meanwhile (`confirm_from_status`), and a later
+    timeout or error of the same request must not put it back to pending (a duplicate)."""
     await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == row_id)
+        .where(OutboxMessage.id == row_id, OutboxMessage.status == "sending")
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -313,6 +316,63 @@ async def record_final(
         error_code=error_code,
         last_error=(error or "")[:300] or None,
     )
+
+
+# ---- WhatsApp: a status webhook confirms a row ------------------------------------------------
+CALLBACK_PREFIX = "outbox:"
+DELIVERED = frozenset({"sent", "delivered", "read"})
+
+
+def callback_data(row_id: int) -> str:
+    """What the dispatcher puts in a WhatsApp message's biz_opaque_callback_data."""
+    return f"{CALLBACK_PREFIX}{row_id}"
+
+
+def parse_callback_data(value: str | None) -> int | None:
+    if not value or not value.startswith(CALLBACK_PREFIX):
+        return None
+    digits = value[len(CALLBACK_PREFIX) :]
+    return int(digits) if digits.isdigit() else None
+
+
+async def confirm_from_status(
+    session: Any,
+    row_id: int,
+    status: str,
+    external_id: str,
+    now: datetime,
+    *,
+    error_code: str | None = None,
+) -> str | None:
+    """A status webhook for a message carrying `outbox:<row_id>`: the platform has the message.
+
+    sent / delivered / read: a row whose outcome we never learnt (`sending`: the process may
+    have died mid-request; `unknown`: it did, and the lease ran out; `pending` after an attempt:
+    that attempt timed out on our side) becomes `sent` (not sent again). failed: an `unknown`
+    row becomes `failed` (it reached Meta and failed; a `sending` row's outcome is still coming
+    from its own request). Rows already final are left alone. Returns the new status, if any."""
+    t = _T
+    if status in DELIVERED:
+        unresolved = or_(
+            t.c.status.in_(("sending", "unknown")),
+            and_(t.c.status == "pending", t.c.attempts > 0),
+        )
+        values: dict[str, Any] = {
+            "status": "sent",
+            "sent_at": func.coalesce(t.c.sent_at, now),
+            "external_id": func.coalesce(t.c.external_id, external_id),
+            "claimed_by": None,
+            "last_error": None,
+        }
+        new = "sent"
+    elif status == "failed":
+        unresolved = t.c.status == "unknown"
+        values = {"status": "failed", "error_code": error_code, "last_error": "failed (status)"}
+        new = "failed"
+    else:
+        return None
+    result = await session.execute(update(t).where(t.c.id == row_id, unresolved).values(**values))
+    return new if (result.rowcount or 0) == 1 else None
 
 
 async def release(session: AsyncSession, row_id: int, worker: str, not_before: datetime) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -388,3 +389,51 @@ async def test_schedule_spacing_and_pause(db):
     fresh = [s for s in after if limiter.valid(s)]
     assert fresh, "every slot reserved after the pause was voided"
     assert min(s.at for s in fresh) >= paused_at + 0.5 - 0.05
+
+
+# ---- the scheduler -----------------------------------------------------------------------
+async def test_scheduler_stops_cleanly_with_a_dispatch_in_flight(core, telegram, fake_tg, caplog):
+    """`jejak run`'s scheduler stopped while its dispatch job is mid-pass: the pass winds down
+    (no row left `sending`, what was sent is recorded `sent`, the rest stays pending) and
+    nothing is logged at ERROR (APScheduler's "Job ... raised an exception" on a cancelled job,
+    our own "job failed")."""
+    from bot.outreach.scheduler import Outreach
+
+    core.settings.telegram_rate_per_second = 5  # 20 rows take about 4 s
+    people = await add_people(core, 20)
+    await queue(core, people, tag="s")
+    outreach = Outreach(core, {"telegram": telegram}, plan_every=3600, dispatch_every=0.5)
+    caplog.set_level(logging.INFO)
+    outreach.start()
+    await fake_tg.await_messages(n=3, timeout=15)  # the dispatch job is mid-pass
+    started = asyncio.get_running_loop().time()
+    await outreach.stop()
+    assert asyncio.get_running_loop().time() - started < 3
+    assert outreach.scheduler is None
+    errors = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+    st = await statuses(core)
+    assert set(st) == {"sent", "pending"}, st
+    assert st["sent"] == len(fake_tg.messages()) and 3 <= st["sent"] < 20
+    await asyncio.sleep(1.0)  # and nothing runs after stop
+    assert await statuses(core) == st
+
+
+async def test_per_chat_spacing_holds_across_processes(core, telegram, fake_tg):
+    """Two dispatchers (two processes: separate workers and in-process pacers) with rows for the
+    same Telegram chat: the second does not send within a second of the first's message
+    (claim_page reads contact.last_outbound_at), so the fake's 1/s per chat never answers 429."""
+    fake_tg.set_limits(enabled=True, global_per_second=30, per_chat_per_second=1)
+    people = await add_people(core, 1)
+    await queue(core, people, tag="first")
+    first = build_dispatcher(core, {"telegram": telegram}, worker="process-a")
+    second = build_dispatcher(core, {"telegram": telegram}, worker="process-b")
+    assert (await first.dispatch_due()).sent == 1
+    await queue(core, people, tag="second")
+    assert (await second.dispatch_due()).sent == 0  # too soon for this chat: left pending
+    assert await statuses(core) == {"sent": 1, "pending": 1}
+    await asyncio.sleep(1.1)
+    assert (await second.dispatch_due()).sent == 1
+    times = [c.time for c in fake_tg.messages()]
+    assert len(times) == 2 and times[1] - times[0] >= 1.0
+    assert fake_tg.stats().get("429", 0) == 0

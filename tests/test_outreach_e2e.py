@@ -1,14 +1,23 @@
-"""Outreach end to end on Telegram (real PTB against the fake Bot API, real database):
+"""Outreach end to end (real database):
 
+Telegram (real PTB against the fake Bot API):
 - exactly once across a crash: a dispatcher subprocess is killed with SIGKILL in the middle of
   a broadcast and a new one takes over; the fake server sees every recipient, each once;
 - the "Saya berminat" button records interest and confirms; /peminat lists it for BKK staff;
   /lowongan creates and publishes a vacancy by chat.
+WhatsApp (the process `jejak run` starts, its real webhook, the fake Graph API):
+- the running scheduler sends a published vacancy through the WhatsApp channel (a Delivery row
+  per message, biz_opaque_callback_data "outbox:<id>"), as a message inside the 24-hour
+  window and as the template outside it; the "Saya berminat" button, list row and template
+  quick reply record interest once per person;
+- the crash rule: a row cut off mid-send is confirmed `sent` by Meta's status webhook
+  (before or after it turned `unknown`); one without a status stays `unknown`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -26,8 +35,20 @@ from bot.vacancy_hooks import install
 from storage import staff as staff_store
 from storage import vacancies
 from storage.models import Alumnus, Contact, OutboxMessage, Response, VacancyInterest, utcnow
+from tests.fakes.graph_api import (
+    FakeGraphApi,
+    inbound_list_reply,
+    status_event,
+    status_for,
+)
 from tests.fakes.telegram_api import FakeBotApi
-from tests.harness import BotUnderTest, make_settings
+from tests.harness import (
+    BotUnderTest,
+    RunningBot,
+    WhatsAppChat,
+    make_settings,
+    whatsapp_overrides,
+)
 
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +78,16 @@ async def bot(fake_api, db_url, db):
     await under_test.stop()
 
 
-async def seed_seekers(core, n: int) -> None:
+def wa_number(i: int) -> str:
+    return f"62812{i:07d}"
+
+
+async def seed_seekers(
+    core, n: int, *, channel: str = "telegram", last_inbound: list[timedelta] | None = None
+) -> None:
+    """n job-seekers who consented to vacancies, each with one linked chat (Telegram chat
+    FIRST_CHAT + i, or WhatsApp number wa_number(i)) whose person last wrote
+    `last_inbound[i]` ago (default 3 days)."""
     now = utcnow()
     async with core.db.session() as s:
         first = 100_000
@@ -83,12 +113,12 @@ async def seed_seekers(core, n: int) -> None:
             insert(Contact),
             [
                 dict(
-                    channel="telegram",
-                    address=str(FIRST_CHAT + i),
+                    channel=channel,
+                    address=str(FIRST_CHAT + i) if channel == "telegram" else wa_number(i),
                     alumnus_id=first + i,
                     language="id",
                     state={"stage": "done", "lang": "id"},
-                    last_inbound_at=now - timedelta(days=3),
+                    last_inbound_at=now - (last_inbound[i] if last_inbound else timedelta(days=3)),
                 )
                 for i in range(n)
             ],
@@ -272,3 +302,172 @@ async def test_interest_button_and_staff_commands(bot, fake_api):
             .all()
         )
     assert len(queued) == 3 and "CV Sinar" in queued[0].payload["text"]
+
+
+# ---- WhatsApp: the process `jejak run` starts ---------------------------------------------
+@pytest.fixture
+async def graph():
+    async with FakeGraphApi() as api:
+        yield api
+
+
+@pytest.fixture
+async def wa_bot(graph, db_url, db):
+    under_test = RunningBot(
+        make_settings(
+            db_url, **whatsapp_overrides(graph), quiet_hours_start="00:00", quiet_hours_end="00:00"
+        )
+    )
+    await under_test.start(seed=False)
+    yield under_test
+    await under_test.stop()
+
+
+async def outbox_rows(core) -> dict[str, OutboxMessage]:
+    async with core.db.session() as s:
+        rows = (await s.execute(select(OutboxMessage))).scalars().all()
+    return {r.address: r for r in rows}
+
+
+async def test_whatsapp_vacancy_through_the_channel_and_interest(wa_bot, graph):
+    """Through `jejak run`'s own scheduler: the WhatsApp channel sends (Delivery rows, the
+    outbox id as biz_opaque_callback_data); "Saya berminat" by button, list row and template
+    quick reply: interest recorded once per person and confirmed."""
+    core = wa_bot.core
+    await seed_seekers(
+        core,
+        3,
+        channel="whatsapp",
+        last_inbound=[timedelta(hours=1), timedelta(hours=2), timedelta(days=3)],
+    )
+    vacancy_id = await new_vacancy(core)
+    assert await publish(core, vacancy_id) == 3
+    await graph.await_messages(n=3, timeout=20)  # the running scheduler dispatches them
+    rows = await outbox_rows(core)
+    for _ in range(100):  # the outcome is committed right after Meta's answer
+        if all(r.status == "sent" for r in rows.values()):
+            break
+        await asyncio.sleep(0.1)
+        rows = await outbox_rows(core)
+    assert {a: r.status for a, r in rows.items()} == {wa_number(i): "sent" for i in range(3)}
+
+    sent = {c.to: c for c in graph.sent()}
+    assert set(sent) == {wa_number(i) for i in range(3)}
+    for i in range(3):
+        call, row = sent[wa_number(i)], rows[wa_number(i)]
+        assert call.payload["biz_opaque_callback_data"] == f"outbox:{row.id}"
+        assert row.external_id == call.message_id
+    assert sent[wa_number(0)].button_ids == [f"a:interest:{vacancy_id}"]
+    assert sent[wa_number(0)].button_titles == ["Saya berminat"]
+    template = sent[wa_number(2)]
+    assert template.template_name == core.settings.whatsapp_template_vacancy
+    (button,) = [c for c in template.payload["template"]["components"] if c["type"] == "button"]
+    assert button["parameters"][0]["payload"] == f"a:interest:{vacancy_id}"
+    # the channel sent them: each message has its Delivery row, so statuses find it
+    deliveries = {d.external_id: d for d in await wa_bot.deliveries()}
+    assert {c.message_id for c in sent.values()} <= set(deliveries)
+    assert deliveries[template.message_id].kind == "template"
+    assert deliveries[sent[wa_number(0)].message_id].kind == "reply"
+    first = WhatsAppChat(wa_bot, graph, wa_number(0))
+    status = await first.post(first.envelope(statuses=[status_for(sent[wa_number(0)], "read")]))
+    assert status.status_code == 200
+    await wa_bot.settle()
+    deliveries = {d.external_id: d for d in await wa_bot.deliveries()}
+    assert deliveries[sent[wa_number(0)].message_id].status == "read"
+
+    first.new_messages()  # what the person has seen so far
+    text = await first.tap("Saya berminat")  # the reply button
+    assert "sudah kami catat" in text and "Teknisi Jaringan" in text
+    again = await first.deliver(
+        inbound_list_reply(wa_number(0), f"a:interest:{vacancy_id}", "Saya berminat")
+    )
+    assert "sudah tercatat" in again
+    third = WhatsAppChat(wa_bot, graph, wa_number(2))
+    third.new_messages()
+    text = await third.tap_template(f"a:interest:{vacancy_id}", "Saya berminat")
+    assert "sudah kami catat" in text
+    async with core.db.session() as s:
+        interests = (await s.execute(select(VacancyInterest))).scalars().all()
+        people = await vacancies.interested(s, vacancy_id)
+    assert sorted(i.alumnus_id for i in interests) == [100_000, 100_002]
+    assert sorted(p.name for p in people) == ["Pencari 0", "Pencari 2"]
+
+
+class DiesAfterRequest:
+    """The WhatsApp channel, but the process "dies" right after each request reached Meta: the
+    dispatcher never learns the outcome, as when it is killed mid-send."""
+
+    channel = "whatsapp"
+
+    def __init__(self, channel) -> None:
+        self.inner = channel
+
+    async def send(self, address, reply, **kwargs):
+        await self.inner.send(address, reply, **kwargs)
+        raise RuntimeError("killed after the request")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self):
+        return utcnow() + self.offset
+
+
+async def test_whatsapp_status_webhook_confirms_a_row_cut_off_mid_send(wa_bot, graph, caplog):
+    core = wa_bot.core
+    await wa_bot.running.extras["outreach"].stop()  # this test dispatches by hand
+    await seed_seekers(core, 3, channel="whatsapp", last_inbound=[timedelta(hours=1)] * 3)
+    vacancy_id = await new_vacancy(core)
+    assert await publish(core, vacancy_id) == 3
+    clock = Clock()
+    dispatcher = build_dispatcher(
+        core, {"whatsapp": DiesAfterRequest(wa_bot.running.whatsapp)}, clock=clock
+    )
+    with caplog.at_level(logging.CRITICAL, logger="bot.outreach.dispatcher"):
+        await dispatcher.dispatch_due()
+    assert {r.status for r in (await outbox_rows(core)).values()} == {"sending"}
+    sent = {c.to: c for c in graph.sent()}
+    assert len(sent) == 3
+
+    def chat(i: int) -> WhatsAppChat:
+        return WhatsAppChat(wa_bot, graph, wa_number(i))
+
+    async def status(i: int, value: str) -> None:
+        person = chat(i)
+        response = await person.post(
+            person.envelope(statuses=[status_for(sent[wa_number(i)], value)])
+        )
+        assert response.status_code == 200
+        await wa_bot.settle()
+
+    # a status while the row is still `sending` (the process died a moment ago): sent
+    await status(0, "sent")
+    # the others outlive the sending lease: unknown, never resent
+    clock.offset = timedelta(minutes=10)
+    assert await dispatcher.expire_stale() == 2
+    rows = await outbox_rows(core)
+    assert [rows[wa_number(i)].status for i in range(3)] == ["sent", "unknown", "unknown"]
+    # Meta's status for an `unknown` row: it was sent after all
+    await status(1, "delivered")
+    await dispatcher.dispatch_due()
+    rows = await outbox_rows(core)
+    assert [rows[wa_number(i)].status for i in range(3)] == ["sent", "sent", "unknown"]
+    for i in (0, 1):
+        assert rows[wa_number(i)].external_id == sent[wa_number(i)].message_id
+        assert rows[wa_number(i)].sent_at is not None
+    assert len(graph.sent()) == 3  # nothing was sent again
+    # a later status of a row already sent changes nothing; an unrelated callback neither
+    await status(0, "read")
+    person = chat(2)
+    other = status_event(
+        sent[wa_number(2)].message_id,
+        wa_number(2),
+        "delivered",
+        biz_opaque_callback_data="something-else:5",
+    )
+    await person.post(person.envelope(statuses=[other]))
+    await wa_bot.settle()
+    rows = await outbox_rows(core)
+    assert [rows[wa_number(i)].status for i in range(3)] == ["sent", "sent", "unknown"]

@@ -28,7 +28,7 @@ from bot.channels.whatsapp_events import ParsedWebhook, StatusUpdate
 from bot.channels.whatsapp_render import MAX_BUTTONS
 from bot.conversation import ConversationService
 from conversations.types import Inbound, Reply
-from storage import contacts
+from storage import contacts, outbox
 from storage.db import Database
 from storage.models import Contact, Delivery, utcnow
 
@@ -142,6 +142,16 @@ class WhatsAppChannel:
                 row.error_title = (status.error_title or "")[:200] or None
 
         await self._upsert(status.wamid, "unknown", None, apply)
+        row_id = outbox.parse_callback_data(status.callback_data)
+        if row_id is not None:  # an outbox message: confirm a row cut off mid-send
+            async with self.db.session() as session:
+                code = str(status.error_code) if status.error_code is not None else None
+                new = await outbox.confirm_from_status(
+                    session, row_id, status.status, status.wamid, utcnow(), error_code=code
+                )
+                await session.commit()
+            if new:
+                log.info("outbox row %s confirmed %s by a status webhook", row_id, new)
         if status.status == "failed" and status.error_code in UNREACHABLE_CODES:
             await contacts.mark_unreachable(
                 self.db, CHANNEL, status.recipient, f"whatsapp {status.error_code}"
@@ -151,9 +161,16 @@ class WhatsAppChannel:
 
     # -- outbound --
     async def send(
-        self, address: str, reply: Reply, *, template: Template | None = None
+        self,
+        address: str,
+        reply: Reply,
+        *,
+        template: Template | None = None,
+        callback_data: str | None = None,
     ) -> SendResult:
-        """Sender protocol: one attempt, classified; records the wamid for status tracking."""
+        """Sender protocol: one attempt, classified; records the wamid for status tracking.
+        `callback_data` (the outbox: "outbox:<id>") travels as biz_opaque_callback_data and
+        comes back in the message's status webhooks."""
         if template is None and reply.attachment is not None:
             result = await self._send_attachment(address, reply)
         else:
@@ -161,7 +178,11 @@ class WhatsAppChannel:
             if template is None and len(reply.options) > MAX_BUTTONS:  # may become a list
                 list_button = await self._list_button(address)
             result = await self.client.send(
-                address, reply, template=template, list_button=list_button
+                address,
+                reply,
+                template=template,
+                list_button=list_button,
+                callback_data=callback_data,
             )
         if result.status == SendStatus.SENT and result.external_id:
             await self._record(address, result.external_id, "template" if template else "reply")

@@ -251,19 +251,26 @@ class WhatsAppClient:
         template: Template | None = None,
         attempt: int = 0,
         list_button: str | None = None,
+        callback_data: str | None = None,
     ) -> SendResult:
         """Show `reply` to `address`, or send `template` instead when given (outside the
         24-hour window the caller passes the template; `reply` is then not sent).
         `list_button` labels an interactive list's button in the person's language (default:
-        the client's `list_button`).
+        the client's `list_button`). `callback_data` goes into every message as
+        `biz_opaque_callback_data`, which Meta echoes in its status webhooks.
 
         A reply may need several messages (long text, text before buttons): they are sent in
         order and the first failure is returned (the parts before it were delivered); on
         success the result carries the id of the last message."""
         if template is not None:
-            payloads = [render_template(address, template)]
+            payloads = [render_template(address, template, callback_data=callback_data)]
         else:
-            payloads = render(address, reply, list_button=list_button or self.list_button)
+            payloads = render(
+                address,
+                reply,
+                list_button=list_button or self.list_button,
+                callback_data=callback_data,
+            )
         if not payloads:
             return SendResult(SendStatus.FAILED, error_code="empty", error="nothing to send")
         result = SendResult(SendStatus.FAILED, error_code="empty", error="nothing to send")

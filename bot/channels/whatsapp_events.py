@@ -88,6 +88,8 @@ class StatusUpdate:
     error_code: int | None = None  # first errors[].code, when failed
     error_title: str | None = None  # errors[].title (or .message)
     error_details: str | None = None  # errors[].error_data.details
+    # what we put in the message's biz_opaque_callback_data (the outbox: "outbox:<id>")
+    callback_data: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +283,7 @@ def _parse_status(status: dict[str, Any], parsed: ParsedWebhook) -> None:
             error_code=error.code if error else None,
             error_title=error.title if error else None,
             error_details=error.details if error else None,
+            callback_data=_str(status.get("biz_opaque_callback_data")),
         )
     )
 

@@ -222,10 +222,35 @@ def _list(
     return _with_body(to, body, LIST_BODY_MAX, build)
 
 
-def render(
-    to: str, reply: Reply, *, list_button: str = DEFAULT_LIST_BUTTON
+CALLBACK_DATA_MAX = 512  # biz_opaque_callback_data
+
+
+def with_callback_data(
+    payloads: list[dict[str, Any]], callback_data: str | None
 ) -> list[dict[str, Any]]:
-    """The message bodies that show `reply` to `to` (a phone number / wa_id or a BSUID)."""
+    """Tag each message with `biz_opaque_callback_data` (Meta echoes it in that message's status
+    webhooks; the outbox puts "outbox:<id>" there to confirm a row cut off mid-send)."""
+    if callback_data:
+        if len(callback_data) > CALLBACK_DATA_MAX:
+            raise ValueError(f"biz_opaque_callback_data longer than {CALLBACK_DATA_MAX}")
+        for payload in payloads:
+            payload["biz_opaque_callback_data"] = callback_data
+    return payloads
+
+
+def render(
+    to: str,
+    reply: Reply,
+    *,
+    list_button: str = DEFAULT_LIST_BUTTON,
+    callback_data: str | None = None,
+) -> list[dict[str, Any]]:
+    """The message bodies that show `reply` to `to` (a phone number / wa_id or a BSUID), each
+    tagged with `callback_data` when given."""
+    return with_callback_data(_render(to, reply, list_button=list_button), callback_data)
+
+
+def _render(to: str, reply: Reply, *, list_button: str) -> list[dict[str, Any]]:
     options = list(reply.options)
     if reply.action:
         if len(options) <= 1:
@@ -262,8 +287,11 @@ def _template_parameter(value: str) -> str:
     return fit(" ".join(str(value).split()), TEMPLATE_PARAMETER_MAX) or "-"
 
 
-def render_template(to: str, template: Template) -> dict[str, Any]:
-    """An approved template message, with body parameters and quick-reply button payloads."""
+def render_template(
+    to: str, template: Template, *, callback_data: str | None = None
+) -> dict[str, Any]:
+    """An approved template message, with body parameters and quick-reply button payloads
+    (tagged with `callback_data` when given)."""
     components: list[dict[str, Any]] = []
     if template.parameters:
         components.append(
@@ -286,7 +314,7 @@ def render_template(to: str, template: Template) -> dict[str, Any]:
     content: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
     if components:
         content["components"] = components
-    return _envelope(to, "template", content)
+    return with_callback_data([_envelope(to, "template", content)], callback_data)[0]
 
 
 def render_document(

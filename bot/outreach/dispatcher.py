@@ -192,7 +192,7 @@ class Dispatcher:
                     await self._sem.acquire()
                     self._in_flight.add(chat)
                     handled += 1
-                    task = asyncio.create_task(self._run_row(row, stats))
+                    task = asyncio.create_task(self._run_row(row, stats, stop))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 if max_rows is not None and handled >= max_rows:
@@ -263,9 +263,11 @@ class Dispatcher:
                 await outbox.release(s, row.id, self.worker, row.not_before)
             await s.commit()
 
-    async def _run_row(self, row: outbox.Claimed, stats: DispatchStats) -> None:
+    async def _run_row(
+        self, row: outbox.Claimed, stats: DispatchStats, stop: asyncio.Event | None = None
+    ) -> None:
         try:
-            await self._send_row(row, stats)
+            await self._send_row(row, stats, stop)
         except Exception as exc:  # a bug must not kill the pass; the row stays as it is
             log.exception("outbox row %s: unexpected error", row.id)
             stats.errors.append(f"{row.id}: {exc!r}")
@@ -303,12 +305,17 @@ class Dispatcher:
             await s.commit()
         return prepared
 
-    async def _send_row(self, row: outbox.Claimed, stats: DispatchStats) -> None:
+    async def _send_row(
+        self, row: outbox.Claimed, stats: DispatchStats, stop: asyncio.Event | None = None
+    ) -> None:
         # The send slot is taken first; the row is marked `sending` (one short commit) `lead`
         # seconds before the slot, and the request leaves at the slot: the platform sees our
         # pace, not the database's latency, and a row is `sending` only for its own request
         # (never while it waits for a slot further away than `lead`).
-        slot = await self._slot(row.channel)
+        slot = await self._slot(row.channel, stop)
+        if stop is not None and stop.is_set():  # stopping: not begun, so simply given back
+            await self._release_rest([row])
+            return
         started = time.monotonic()
         prepared = await self._begin(row)
         self.lead.note(time.monotonic() - started)
@@ -326,24 +333,28 @@ class Dispatcher:
         template = window_template(
             self.settings, row.channel, row.purpose, row.payload, prepared.last_inbound_at, now
         )
-        result = await sender.send(row.address, prepared.reply, template=template)
+        # WhatsApp: the row's id rides along as biz_opaque_callback_data; a status webhook
+        # then confirms a row whose outcome we did not record (docs/outreach.md, crash rule)
+        extra = {"callback_data": outbox.callback_data(row.id)} if row.channel == "whatsapp" else {}
+        result = await sender.send(row.address, prepared.reply, template=template, **extra)
         if result.status == SendStatus.NEEDS_TEMPLATE and template is None:
             template = window_template(
                 self.settings, row.channel, row.purpose, row.payload, None, now, force=True
             )
             await self.limiter.acquire(row.channel)
             await self._last_gate(row)
-            result = await sender.send(row.address, prepared.reply, template=template)
+            result = await sender.send(row.address, prepared.reply, template=template, **extra)
         if template is not None and result.status == SendStatus.SENT:
             stats.templated += 1
         await self._record(row, result, stats)
 
-    async def _slot(self, channel: str) -> Slot:
-        """A send slot, returned `lead` seconds before it (a pause voids it: take another)."""
+    async def _slot(self, channel: str, stop: asyncio.Event | None = None) -> Slot:
+        """A send slot, returned `lead` seconds before it (a pause voids it: take another);
+        returned early when `stop` is set."""
         slot = await self.limiter.reserve(channel)
         while True:
-            await _sleep_until(slot.at - self.lead.seconds)
-            if self.limiter.valid(slot):
+            await _sleep_until(slot.at - self.lead.seconds, stop)
+            if self.limiter.valid(slot) or (stop is not None and stop.is_set()):
                 return slot
             slot = await self.limiter.reserve(channel)
 
@@ -425,10 +436,15 @@ class Lead:
         self.mean = 0.875 * self.mean + 0.125 * took
 
 
-async def _sleep_until(at: float) -> None:
+async def _sleep_until(at: float, stop: asyncio.Event | None = None) -> None:
     delay = at - time.monotonic()
-    if delay > 0:
+    if delay <= 0:
+        return
+    if stop is None:
         await asyncio.sleep(delay)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay)
 
 
 def build_dispatcher(core: Any, senders: Mapping[str, Sender], **kwargs: Any) -> Dispatcher:

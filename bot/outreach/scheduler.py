@@ -10,6 +10,7 @@ longer than the interval simply delays the next one. `Outreach.tick()` is the sa
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ class Outreach:
         self.plan_every = plan_every
         self.dispatch_every = dispatch_every
         self.scheduler: AsyncIOScheduler | None = None
+        self._stopping = asyncio.Event()  # stop(): the dispatch pass winds down
+        self._running: set[asyncio.Task] = set()  # job runs in progress
 
     async def plan(self) -> PlanResult | None:
         core = self.core
@@ -68,7 +71,7 @@ class Outreach:
         )
 
     async def dispatch(self) -> DispatchStats:
-        return await self.dispatcher.dispatch_due()
+        return await self.dispatcher.dispatch_due(stop=self._stopping)
 
     async def digest(self) -> int:
         """Queue the weekly staff digests if they are due (bot/digest.py; idempotent)."""
@@ -83,7 +86,12 @@ class Outreach:
         return TickResult(plan, await self.dispatch(), digests)
 
     async def _job(self, name: str, fn) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
         try:
+            if self._stopping.is_set():
+                return
             result = await fn()
             if name == "plan" and result and (result.reminders or result.followups):
                 log.info(
@@ -93,6 +101,8 @@ class Outreach:
                 )
         except Exception:
             log.exception("outreach %s job failed", name)
+        finally:
+            self._running.discard(task)
 
     def start(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler(timezone=self.zone)
@@ -139,17 +149,31 @@ class Outreach:
         self.scheduler = scheduler
         return scheduler
 
-    async def stop(self) -> None:
-        if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-        self.scheduler = None
+    async def stop(self, grace: float = 30.0) -> None:
+        """Stop cleanly: no new runs, the dispatch pass winds down (rows not yet `sending` are
+        given back, requests in flight are finished and recorded), running jobs are awaited;
+        only then the scheduler shuts down (its `shutdown(wait=False)` cancels a job that is
+        still running, which APScheduler logs as an error, and could cut a send in two)."""
+        scheduler, self.scheduler = self.scheduler, None
+        if scheduler is None or not scheduler.running:
+            return
+        scheduler.pause()
+        self._stopping.set()
+        running = {t for t in self._running if not t.done()}
+        if running:
+            _done, late = await asyncio.wait(running, timeout=grace)
+            if late:
+                log.warning("outreach: %d job(s) still running after %.0f s", len(late), grace)
+        scheduler.shutdown(wait=False)
 
 
 def senders_of(telegram: Any | None, whatsapp: Any | None) -> dict[str, Sender]:
-    """The Sender of each running channel (the WhatsApp channel's client sends)."""
+    """The Sender of each running channel: the channels themselves (the WhatsApp channel
+    records each message's Delivery row for its status webhooks and labels list buttons in
+    the person's language; its bare client would do neither)."""
     senders: dict[str, Sender] = {}
     if telegram is not None:
         senders["telegram"] = telegram
     if whatsapp is not None:
-        senders["whatsapp"] = getattr(whatsapp, "client", whatsapp)
+        senders["whatsapp"] = whatsapp
     return senders

@@ -62,7 +62,11 @@ Public API
     inbound_button_reply(wa_id, reply_id, title, context_id=None) -> message dict
     inbound_list_reply(wa_id, row_id, title, description=None, context_id=None) -> message dict
     inbound_template_button(wa_id, payload, text, context_id=None) -> message dict
-    status_event(wamid, wa_id, status="delivered", error_code=None) -> status dict
+    status_event(wamid, wa_id, status="delivered", error_code=None,
+                 biz_opaque_callback_data=None) -> status dict
+    status_for(call, status="delivered", error_code=None) -> the status dict Meta sends for a
+        message the bot sent (a GraphCall): its wamid, recipient, and the
+        biz_opaque_callback_data it carried
     contact(wa_id, name="Budi") -> contact dict
     text_payload(wa_id, text, name="Budi", phone_number_id="…") -> a whole webhook body
     api.post_webhook(url, payload, app_secret, signature=<auto>) -> httpx.Response (sync) and
@@ -871,6 +875,7 @@ def status_event(
     status: str = "delivered",
     error_code: int | None = None,
     timestamp: int | None = None,
+    biz_opaque_callback_data: str | None = None,
 ) -> dict:
     event: dict[str, Any] = {
         "id": wamid,
@@ -878,6 +883,8 @@ def status_event(
         "timestamp": str(timestamp if timestamp is not None else int(time.time())),
         "recipient_id": wa_digits(wa_id),
     }
+    if biz_opaque_callback_data is not None:  # Meta echoes the sent message's value
+        event["biz_opaque_callback_data"] = biz_opaque_callback_data
     if status != "failed":
         event["conversation"] = {
             "id": "CONVERSATION_ID",
@@ -895,6 +902,18 @@ def status_event(
             }
         ]
     return event
+
+
+def status_for(call: GraphCall, status: str = "delivered", error_code: int | None = None) -> dict:
+    """The status webhook entry Meta sends for a message the bot sent (echoing the
+    biz_opaque_callback_data that message carried, as Meta does)."""
+    return status_event(
+        call.message_id or "",
+        call.to or "",
+        status,
+        error_code,
+        biz_opaque_callback_data=call.payload.get("biz_opaque_callback_data"),
+    )
 
 
 def webhook_envelope(
