@@ -437,3 +437,35 @@ async def test_per_chat_spacing_holds_across_processes(core, telegram, fake_tg):
     times = [c.time for c in fake_tg.messages()]
     assert len(times) == 2 and times[1] - times[0] >= 1.0
     assert fake_tg.stats().get("429", 0) == 0
+
+
+async def test_a_status_confirmation_is_not_undone_by_a_late_outcome(core):
+    """confirm_from_status on a `sending` row, then the same request's late timeout (RETRY):
+    the row stays `sent` (a pending row would be sent again). Positive statuses resolve
+    sending/unknown/attempted-pending rows only; `failed` only an unknown one."""
+    people = await add_people(core, 4, "whatsapp")
+    await queue(core, people, tag="w")
+    now = utcnow()
+    async with core.db.session() as s:
+        rows = await outbox.claim_page(
+            s, "w1", now, limit=4, channels=["whatsapp"], lease=timedelta(seconds=60)
+        )
+        ids = [r.id for r in rows]
+        for row_id in ids[:3]:
+            assert await outbox.mark_sending(s, row_id, "w1", now)
+        await s.commit()
+    async with core.db.session() as s:
+        assert await outbox.confirm_from_status(s, ids[0], "sent", "wamid.A", now) == "sent"
+        await outbox.record_retry(s, ids[0], now, error_code="timeout", error="timeout")
+        # a failed status for a row whose own request is still in flight: left to it
+        assert await outbox.confirm_from_status(s, ids[1], "failed", "wamid.B", now) is None
+        # never attempted: a status cannot be ours
+        assert await outbox.confirm_from_status(s, ids[3], "sent", "wamid.D", now) is None
+        await s.commit()
+    async with core.db.session() as s:
+        got = {r.id: r for r in (await s.execute(select(OutboxMessage))).scalars()}
+    assert got[ids[0]].status == "sent" and got[ids[0]].external_id == "wamid.A"
+    assert [got[i].status for i in ids[1:]] == ["sending", "sending", "pending"]
+    assert outbox.parse_callback_data(outbox.callback_data(ids[0])) == ids[0]
+    assert outbox.parse_callback_data("outbox:x") is None
+    assert outbox.parse_callback_data(None) is None
