@@ -622,16 +622,21 @@ async def main(args: argparse.Namespace) -> int:
     results: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="jejak-bench-") as tmp:
         workdir = Path(tmp)
+        runs: list[tuple[str, Path | None, str]] = []  # (scenario, worker checkout, label)
         for name in only:
-            for repeat in range(args.repeat):
+            if args.baseline_root is not None and not name.startswith("echo"):
+                runs.append((name, args.baseline_root, f"{name}@base"))
+            runs.append((name, args.jejak_root, name))
+        for repeat in range(args.repeat):  # interleaved: repeats see the same load drift
+            for name, root, base_label in runs:
                 db_url = None
                 kind = "echo" if name.startswith("echo") else "jejak"
                 if name.startswith("sqlite"):
-                    db_path = workdir / f"{name}-{repeat}.db"
+                    db_path = workdir / f"{base_label}-{repeat}.db"
                     db_url = f"sqlite+aiosqlite:///{db_path}"
                 elif name.startswith("pg"):
                     db_url = pg_url()
-                label = name if args.repeat == 1 else f"{name}#{repeat + 1}"
+                label = base_label if args.repeat == 1 else f"{base_label}#{repeat + 1}"
                 print(f"-- {label} ...", flush=True)
                 result = await scenario(
                     label,
@@ -645,7 +650,7 @@ async def main(args: argparse.Namespace) -> int:
                     echo_concurrency=args.echo_concurrency,
                     telegram_concurrency=args.telegram_concurrency,
                     profile=args.profile,
-                    jejak_root=args.jejak_root,
+                    jejak_root=root,
                 )
                 results.append(result)
                 print(json.dumps(result), flush=True)
@@ -673,7 +678,7 @@ def ratios(results: list[dict]) -> dict[str, float]:
 
     echo = best("echo")
     out: dict[str, float] = {}
-    for name in ("sqlite", "pg", "pg2"):
+    for name in ("sqlite", "pg", "pg2", "sqlite@base", "pg@base", "pg2@base"):
         value = best(name)
         if echo and value:
             out[f"{name}/echo"] = round(value / echo, 3)
@@ -717,6 +722,13 @@ if __name__ == "__main__":
     parser.add_argument("--telegram-concurrency", type=int, default=None)
     parser.add_argument("--profile", type=Path, default=None, help="py-spy raw output folder")
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument(
+        "--baseline-root",
+        type=Path,
+        default=None,
+        help="also run every Jejak scenario on this checkout first (labelled NAME@base), "
+        "in the same invocation, for before/after comparisons under the same load",
+    )
     parser.add_argument(
         "--jejak-root",
         type=Path,

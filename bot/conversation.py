@@ -1,9 +1,19 @@
 """The conversation shell: load a person's state, run the pure engine, save, reply.
 
-One inbound message is one database transaction: the idempotency record, the new state and
-every answer are committed before the replies are handed back to the channel, which sends them
-(no session is held across a network call). Messages of one person are handled one at a time
-(an in-process lock, plus a PostgreSQL advisory lock when several processes share a database).
+Every inbound message's idempotency record, new state and answers are committed before its
+replies are handed back to the channel, which sends them (no session is held across a network
+call). Messages of one person are handled one at a time (an in-process lock, plus a PostgreSQL
+advisory lock when several processes share a database).
+
+Group commit: `handle()` queues the message and waits; a writer task takes everything waiting
+(up to `batch_cap`) and handles each message in its own SAVEPOINT inside one transaction, then
+commits once and hands every message its Outcome. A message that raises is rolled back to its
+savepoint and its caller gets the exception; the others commit. Nothing waits for company: an
+idle writer starts on the first message. SQLite has one writer task (it allows one writer; the
+batch runs inside `db.writer()`, shared with the dispatcher), PostgreSQL a few (`writers`), each
+on its own connection, each batch taking its people's advisory locks in one sorted statement.
+Per-transaction cost (session, BEGIN, COMMIT, lock hand-over, contact reads) is paid once per
+batch instead of once per message; see bench/README.md, "Inbound".
 
 Several schools: identity lookups search the whole deployment (storage/queries.py). The engine's
 Context (school name in the texts, time zone for months and times) is the person's own school:
@@ -15,6 +25,7 @@ for it (the school directory is in memory).
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 import weakref
@@ -23,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import metrics
 from conversations import engine
@@ -43,6 +54,37 @@ log = logging.getLogger(__name__)
 Hook = Callable[[AsyncSession, Contact, Inbound], Awaitable[list[Reply] | None]]
 
 
+class BatchSession(AsyncSession):
+    """The session of one group-commit batch. A hook that commits (e.g. redeeming a staff
+    code) only flushes here: the batch commits once, after every message in it."""
+
+    async def commit(self) -> None:
+        await self.flush()
+
+    async def commit_batch(self) -> None:
+        await super().commit()
+
+
+@dataclasses.dataclass
+class _Group:
+    """Group-commit state of one event loop: waiting messages and running writer tasks."""
+
+    loop: asyncio.AbstractEventLoop
+    queue: collections.deque = dataclasses.field(default_factory=collections.deque)
+    writers: int = 0
+    tasks: set = dataclasses.field(default_factory=set)
+
+
+@dataclasses.dataclass
+class GroupStats:
+    """Counters for benchmarks and tests."""
+
+    batches: int = 0
+    items: int = 0
+    failed: int = 0
+    largest: int = 0
+
+
 class ConversationService:
     def __init__(
         self,
@@ -55,6 +97,9 @@ class ConversationService:
         consent_version: str = "1",
         default_language: str = "id",
         schools: SchoolDirectory | None = None,
+        group_commit: bool = True,
+        batch_cap: int = 64,
+        writers: int | None = None,
     ) -> None:
         self.db = db
         self.flow = flow
@@ -69,6 +114,15 @@ class ConversationService:
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        # group commit (see the module docstring)
+        self.group_commit = group_commit
+        self.batch_cap = max(1, batch_cap)
+        self.writers = writers or (1 if db.is_sqlite else 4)
+        self.group_stats = GroupStats()
+        self._group: _Group | None = None
+        self._batch_sessions = async_sessionmaker(
+            db.engine, class_=BatchSession, expire_on_commit=False
+        )
 
     def add_hook(self, hook: Hook) -> None:
         self.hooks.append(hook)
@@ -82,13 +136,18 @@ class ConversationService:
         return lock
 
     async def handle(self, inbound: Inbound) -> Outcome:
+        """Handle one inbound message; returns once it is committed (group commit: with
+        whatever other messages were waiting at the same time)."""
         if self.schools is not None:  # at most one query a minute (a school added meanwhile)
             await self.schools.refresh(self.db)
-        async with (
-            self._lock(inbound.channel, inbound.address),
-            self.db.writer(),
-            self.db.session() as session,
-        ):
+        async with self._lock(inbound.channel, inbound.address):
+            if self.group_commit:
+                return await self._submit(inbound)
+            return await self._handle_alone(inbound)
+
+    async def _handle_alone(self, inbound: Inbound) -> Outcome:
+        """One message, one transaction (group_commit=False)."""
+        async with self.db.writer(), self.db.session() as session:
             await queries.lock_address(session, inbound.channel, inbound.address)
             if inbound.external_id and not await queries.record_inbound(
                 session, inbound.channel, inbound.external_id
@@ -98,6 +157,93 @@ class ConversationService:
             outcome = await self._handle(session, inbound)
             await session.commit()
             return outcome
+
+    # -- group commit --
+    async def _submit(self, inbound: Inbound) -> Outcome:
+        loop = asyncio.get_running_loop()
+        group = self._group
+        if group is None or group.loop is not loop:  # first use, or a new event loop (tests)
+            group = self._group = _Group(loop)
+        future: asyncio.Future[Outcome] = loop.create_future()
+        group.queue.append((inbound, future))
+        if group.writers < self.writers:  # no writer idle: start one (it runs at once)
+            group.writers += 1
+            task = loop.create_task(self._write_loop(group))
+            group.tasks.add(task)
+            task.add_done_callback(group.tasks.discard)
+        return await future
+
+    async def _write_loop(self, group: _Group) -> None:
+        """Take everything waiting (up to batch_cap), write it as one batch; repeat until
+        nothing waits, then end (the next message starts a new writer)."""
+        try:
+            while group.queue:
+                batch: list[tuple[Inbound, asyncio.Future[Outcome]]] = []
+                while group.queue and len(batch) < self.batch_cap:
+                    item = group.queue.popleft()
+                    if not item[1].done():  # its caller was cancelled meanwhile
+                        batch.append(item)
+                if batch:
+                    await self._write_batch(batch)
+        finally:
+            group.writers -= 1
+
+    async def _write_batch(self, batch: list[tuple[Inbound, asyncio.Future[Outcome]]]) -> None:
+        results: list[tuple[asyncio.Future[Outcome], Outcome | Exception]] = []
+        try:
+            async with (
+                self.db.writer(),
+                self._batch_sessions() as session,
+                self.db.immediate(session),
+            ):
+                await self._begin_batch(session, [inbound for inbound, _ in batch])
+                for inbound, future in batch:
+                    try:
+                        async with session.begin_nested():
+                            outcome = await self._handle_item(session, inbound)
+                    except Exception as exc:  # rolled back to its savepoint; the rest go on
+                        results.append((future, exc))
+                    else:
+                        results.append((future, outcome))
+                await session.commit_batch()
+        except BaseException as exc:  # nothing of the batch was committed
+            for _, future in batch:
+                if not future.done():
+                    if isinstance(exc, Exception):
+                        future.set_exception(exc)
+                    else:
+                        future.cancel()
+            if not isinstance(exc, Exception):
+                raise
+            return
+        stats = self.group_stats
+        stats.batches += 1
+        stats.items += len(batch)
+        stats.largest = max(stats.largest, len(batch))
+        for future, result in results:
+            if isinstance(result, Exception):
+                stats.failed += 1
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    async def _begin_batch(self, session: AsyncSession, inbounds: list[Inbound]) -> None:
+        """In the batch's transaction (on SQLite begun by `db.immediate`, holding the write
+        lock): on PostgreSQL take every person's advisory lock (sorted, one statement: two
+        processes' batches never deadlock); read the batch's contacts in one statement."""
+        keys = [(inbound.channel, inbound.address) for inbound in inbounds]
+        await queries.lock_addresses(session, keys)
+        await queries.preload_contacts(session, keys)
+
+    async def _handle_item(self, session: AsyncSession, inbound: Inbound) -> Outcome:
+        if inbound.external_id and not await queries.record_inbound(
+            session, inbound.channel, inbound.external_id
+        ):
+            return Outcome(duplicate=True)
+        return await self._handle(session, inbound)
 
     async def _handle(self, session: AsyncSession, inbound: Inbound) -> Outcome:
         lang = self.default_language

@@ -7,10 +7,11 @@ number identifies someone only if exactly one roster row in the deployment has i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,16 +19,44 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.invitations import normalise_code
 from storage.models import Alumnus, Answer, Contact, InboundEvent, Invitation, Response, utcnow
 
+# The statements of every inbound message are built once per dialect and run as Core on the
+# session's connection: no ORM statement layer (no autoflush, no session synchronisation), no
+# construction or cache-key work per call. Measured on SQLite: ~390 us -> ~60-100 us each.
+_PREBUILT: dict[tuple[str, str], Any] = {}
+
+
+def _prebuilt(session: AsyncSession, name: str, build: Callable[[str], Any]) -> Any:
+    dialect = session.bind.dialect.name
+    stmt = _PREBUILT.get((dialect, name))
+    if stmt is None:
+        stmt = _PREBUILT[(dialect, name)] = build(dialect)
+    return stmt
+
+
+def _insert_for(dialect: str) -> Callable[..., Any]:
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
+def _record_inbound_stmt(dialect: str) -> Any:
+    table = InboundEvent.__table__
+    return (
+        _insert_for(dialect)(table)
+        .values(
+            channel=bindparam("channel", type_=table.c.channel.type),
+            external_id=bindparam("external_id", type_=table.c.external_id.type),
+            received_at=bindparam("received_at", type_=table.c.received_at.type),
+        )
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+    )
+
 
 async def record_inbound(session: AsyncSession, channel: str, external_id: str) -> bool:
     """Record an inbound event id; False when it had been recorded before (a redelivery)."""
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(InboundEvent)
-        .values(channel=channel, external_id=external_id, received_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+    stmt = _prebuilt(session, "record_inbound", _record_inbound_stmt)
+    connection = await session.connection()
+    result = await connection.execute(
+        stmt, {"channel": channel, "external_id": external_id, "received_at": utcnow()}
     )
-    result = await session.execute(stmt)
     return result.rowcount == 1
 
 
@@ -40,14 +69,51 @@ async def lock_address(session: AsyncSession, channel: str, address: str) -> Non
         )
 
 
+async def lock_addresses(session: AsyncSession, keys: list[tuple[str, str]]) -> None:
+    """`lock_address` for several people in one statement, in a fixed (sorted) order, so that
+    two transactions locking overlapping sets never deadlock (PostgreSQL; SQLite: nothing)."""
+    if session.bind.dialect.name != "postgresql" or not keys:
+        return
+    await session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h"
+            " FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS s"
+        ),
+        {"keys": [f"contact:{channel}:{address}" for channel, address in keys]},
+    )
+
+
+PRELOADED = "jejak.preloaded_contacts"
+
+
+async def preload_contacts(session: AsyncSession, keys: list[tuple[str, str]]) -> None:
+    """Read the contacts of several chats in one statement; `get_or_create_contact` in the
+    same session then takes each from here once instead of querying."""
+    by_channel: dict[str, list[str]] = {}
+    for channel, address in keys:
+        by_channel.setdefault(channel, []).append(address)
+    preloaded: dict[tuple[str, str], Contact | None] = session.info.setdefault(PRELOADED, {})
+    preloaded.update(dict.fromkeys(keys))  # None: no such contact yet
+    for channel, addresses in by_channel.items():
+        rows = await session.execute(
+            select(Contact).where(Contact.channel == channel, Contact.address.in_(addresses))
+        )
+        for contact in rows.scalars():
+            preloaded[(contact.channel, contact.address)] = contact
+
+
 async def get_or_create_contact(
     session: AsyncSession, channel: str, address: str, language: str
 ) -> tuple[Contact, bool]:
-    contact = (
-        await session.execute(
-            select(Contact).where(Contact.channel == channel, Contact.address == address)
-        )
-    ).scalar_one_or_none()
+    preloaded = session.info.get(PRELOADED)
+    if preloaded and (channel, address) in preloaded:  # read in this transaction, used once
+        contact = preloaded.pop((channel, address))
+    else:
+        contact = (
+            await session.execute(
+                select(Contact).where(Contact.channel == channel, Contact.address == address)
+            )
+        ).scalar_one_or_none()
     if contact is not None:
         return contact, False
     contact = Contact(channel=channel, address=address, language=language, state={})
@@ -144,28 +210,52 @@ async def sync_answers(
     if not changed:
         return
     now = utcnow()
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Answer).values(
+    stmt = _prebuilt(session, "upsert_answer", _upsert_answer_stmt)
+    connection = await session.connection()
+    await connection.execute(
+        stmt,
         [
             {"response_id": response_id, "field": f, "value": v, "answered_at": now}
             for f, v in changed.items()
-        ]
+        ],
     )
-    stmt = stmt.on_conflict_do_update(
+
+
+def _upsert_answer_stmt(dialect: str) -> Any:
+    table = Answer.__table__
+    stmt = _insert_for(dialect)(table).values(
+        {name: bindparam(name, type_=table.c[name].type) for name in _ANSWER_COLUMNS}
+    )
+    return stmt.on_conflict_do_update(
         index_elements=["response_id", "field"],
         set_={"value": stmt.excluded.value, "answered_at": stmt.excluded.answered_at},
     )
-    await session.execute(stmt)
+
+
+_ANSWER_COLUMNS = ("response_id", "field", "value", "answered_at")
+
+
+def _touch_response_stmt(_dialect: str) -> Any:
+    table = Response.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("response_id", type_=table.c.id.type))
+        .values(
+            last_question=bindparam("last_question", type_=table.c.last_question.type),
+            status=bindparam("status", type_=table.c.status.type),
+        )
+    )
 
 
 async def touch_response(
     session: AsyncSession, response_id: int, last_question: str | None, status: str | None
 ) -> None:
-    """Where a response stands (one UPDATE, without loading the row)."""
-    await session.execute(
-        update(Response)
-        .where(Response.id == response_id)
-        .values(last_question=last_question, status=status)
+    """Where a response stands (one UPDATE, without loading the row; a Response object in the
+    session is not refreshed: the shell only ever sets the same status on it)."""
+    stmt = _prebuilt(session, "touch_response", _touch_response_stmt)
+    connection = await session.connection()
+    await connection.execute(
+        stmt, {"response_id": response_id, "last_question": last_question, "status": status}
     )
 
 
