@@ -133,10 +133,12 @@ class Dispatcher:
         self._sem = asyncio.Semaphore(concurrency)
         self._in_flight: set[tuple[str, str]] = set()
         self._sqlite_lock = asyncio.Lock()
-        # single statements (the `sending` mark, a sent outcome) are autocommitted: no
-        # BEGIN/COMMIT round trips around them
-        self._auto = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # single statements (the `sending` mark, a sent outcome) are autocommitted (no
+        # BEGIN/COMMIT round trips around them) on a few connections held for the pass (no
+        # pool checkout and its pre-ping per statement)
+        self._conns = HeldConnections(db.engine.execution_options(isolation_level="AUTOCOMMIT"))
         self.lead = Lead()
+        self._passes = 0  # dispatch passes running (the held connections close after the last)
         self.chat_spacing = {
             channel: timedelta(seconds=step) for channel, step in self.pacer.interval.items()
         }
@@ -160,6 +162,7 @@ class Dispatcher:
             return stats
         tasks: set[asyncio.Task] = set()
         handled = 0
+        self._passes += 1
         try:
             while not (stop and stop.is_set()):
                 now = self.clock()
@@ -200,6 +203,9 @@ class Dispatcher:
         finally:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+            self._passes -= 1
+            if not self._passes:
+                await self._conns.close()
         return stats
 
     async def run_forever(self, stop: asyncio.Event, *, idle: float = 1.0) -> None:
@@ -279,7 +285,7 @@ class Dispatcher:
         """Check the row and mark it `sending` (committed). None: not ours any more."""
         if row.purpose in Composer.QUICK:
             vacancy_id = row.payload.get("vacancy_id") if row.purpose == "vacancy" else None
-            async with self._writing(), self._auto.connect() as conn:
+            async with self._writing(), self._conns.get() as conn:
                 facts = await outbox.begin_send(
                     conn, row.id, self.worker, self.clock(), vacancy_id=vacancy_id
                 )
@@ -328,7 +334,6 @@ class Dispatcher:
         await _sleep_until(slot.at)
         if not self.limiter.valid(slot):  # a 429 paused the channel since: a new slot
             await self.limiter.acquire(row.channel)
-        await self._last_gate(row)
         now = self.clock()
         template = window_template(
             self.settings, row.channel, row.purpose, row.payload, prepared.last_inbound_at, now
@@ -336,14 +341,13 @@ class Dispatcher:
         # WhatsApp: the row's id rides along as biz_opaque_callback_data; a status webhook
         # then confirms a row whose outcome we did not record (docs/outreach.md, crash rule)
         extra = {"callback_data": outbox.callback_data(row.id)} if row.channel == "whatsapp" else {}
-        result = await sender.send(row.address, prepared.reply, template=template, **extra)
+        result = await self._request(sender, row, prepared.reply, template, extra)
         if result.status == SendStatus.NEEDS_TEMPLATE and template is None:
             template = window_template(
                 self.settings, row.channel, row.purpose, row.payload, None, now, force=True
             )
             await self.limiter.acquire(row.channel)
-            await self._last_gate(row)
-            result = await sender.send(row.address, prepared.reply, template=template, **extra)
+            result = await self._request(sender, row, prepared.reply, template, extra)
         if template is not None and result.status == SendStatus.SENT:
             stats.templated += 1
         await self._record(row, result, stats)
@@ -358,9 +362,19 @@ class Dispatcher:
                 return slot
             slot = await self.limiter.reserve(channel)
 
+    async def _request(self, sender: Sender, row: outbox.Claimed, reply, template, extra):
+        """One request, through the last gate (the in-process window and the chat's spacing);
+        the gate and the chat learn when it ended (the platform got it by then)."""
+        await self._last_gate(row)
+        entry = await self.gate.wait(row.channel)
+        try:
+            return await sender.send(row.address, reply, template=template, **extra)
+        finally:
+            self.gate.done(entry)
+            self.pacer.note(row.channel, row.address)
+
     async def _last_gate(self, row: outbox.Claimed) -> None:
-        """Right before the request: the in-process window gate and the chat's spacing."""
-        await self.gate.wait(row.channel)
+        """Right before the request: the chat's spacing."""
         chat_wait = self.pacer.wait_needed(row.channel, row.address)
         if chat_wait > 0:
             await asyncio.sleep(chat_wait)
@@ -370,7 +384,7 @@ class Dispatcher:
         now = self.clock()
         attempts = row.attempts + 1
         if result.status == SendStatus.SENT:
-            async with self._writing(), self._auto.connect() as conn:
+            async with self._writing(), self._conns.get() as conn:
                 await outbox.finish_sent(conn, row.id, row.contact_id, now, result.external_id)
             stats.sent += 1
             return
@@ -417,6 +431,46 @@ class Dispatcher:
                 )
                 stats.failed += 1
             await s.commit()
+
+
+class HeldConnections:
+    """A few autocommit connections held for one dispatch pass and shared by its rows (one
+    statement at a time each). A connection that failed is dropped and replaced."""
+
+    def __init__(self, engine: Any, size: int = 3) -> None:
+        self.engine = engine
+        self.size = size
+        self._free: asyncio.Queue | None = None
+        self._held: set[Any] = set()
+
+    @contextlib.asynccontextmanager
+    async def get(self):
+        if self._free is None:
+            self._free = asyncio.Queue()
+            for _ in range(self.size):
+                self._free.put_nowait(None)
+        free = self._free
+        conn = await free.get()
+        try:
+            if conn is None:
+                conn = await self.engine.connect()
+                self._held.add(conn)
+            yield conn
+        except BaseException:
+            if conn is not None:
+                self._held.discard(conn)
+                with contextlib.suppress(Exception):
+                    await conn.close()
+            conn = None
+            raise
+        finally:
+            free.put_nowait(conn)
+
+    async def close(self) -> None:
+        held, self._held, self._free = self._held, set(), None
+        for conn in held:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
 
 class Lead:

@@ -232,40 +232,61 @@ class ChatPacer:
 
 
 class WindowGate:
-    """The last check right before a request, in this process: at most `rate` requests started
-    in any `1 s + margin`, and at most `ceil(rate * HEADROOM)` in any 1 s (29 of Telegram's 30:
-    what the schedule sends anyway). The schedule above sets the pace; this gate only absorbs
-    jitter between taking a slot and the request leaving (a slow commit, a busy loop), which
-    could otherwise put one request too many into the platform's 1-second window: a message of
-    slack inside the second, and the margin against the platform's clock."""
+    """The last check right before a request, in this process. The schedule above sets the
+    pace; this gate only absorbs jitter between taking a slot and the request reaching the
+    platform (a slow commit, a busy loop, a new connection), which could otherwise put one
+    request too many into the platform's 1-second window.
 
-    def __init__(self, rates: dict[str, float], *, margin: float = 0.04) -> None:
+    The platform received each request somewhere between its start and its answer. So when a
+    new request starts at t, the requests the platform may count in the second before it
+    arrives are at most those still in flight or answered after t - 1 s: a request starts only
+    while fewer than `rate` (30) of them exist. This bound holds whatever the latency was.
+    And at most `ceil(rate * HEADROOM)` (29 of 30) requests start in any 1 s (what the schedule
+    sends anyway), a message of slack for the platform's clock."""
+
+    WINDOW = 1.0
+
+    def __init__(self, rates: dict[str, float]) -> None:
         self.limits = {c: max(1, int(r)) for c, r in rates.items() if r and r > 0}
         self.inner = {
             c: max(1, min(int(r), math.ceil(r * HEADROOM))) for c, r in rates.items() if r and r > 0
         }
-        self.window = 1.0 + margin
-        self._starts: dict[str, deque[float]] = {}
+        # per channel, in start order: [start, end] (end = inf while in flight)
+        self._requests: dict[str, deque[list[float]]] = {}
 
-    async def wait(self, channel: str) -> None:
+    async def wait(self, channel: str) -> list[float] | None:
+        """Wait until a request may start; returns its entry for `done` (None: no limit)."""
         limit = self.limits.get(channel)
         if limit is None:
-            return
+            return None
         inner = self.inner[channel]
-        starts = self._starts.setdefault(channel, deque())
+        requests = self._requests.setdefault(channel, deque())
         while True:
             now = time.monotonic()
-            while starts and starts[0] <= now - self.window:
-                starts.popleft()
+            horizon = now - self.WINDOW
+            while requests and requests[0][1] <= horizon:
+                requests.popleft()
+            counted = [end for _start, end in requests if end > horizon]
             wait = 0.0
-            if len(starts) >= limit:
-                wait = starts[0] + self.window - now
-            if len(starts) >= inner:
-                wait = max(wait, starts[-inner] + 1.0 - now)
+            if len(counted) >= limit:
+                ended = sorted(end for end in counted if end != math.inf)
+                excess = len(counted) - limit + 1
+                # when enough of them leave the window (all in flight: look again shortly)
+                wait = ended[excess - 1] - horizon if len(ended) >= excess else 0.005
+            recent = [start for start, _end in requests if start > horizon]
+            if len(recent) >= inner:
+                wait = max(wait, recent[-inner] - horizon)
             if wait <= 0:
-                starts.append(now)
-                return
+                entry = [now, math.inf]
+                requests.append(entry)
+                return entry
             await asyncio.sleep(wait)
+
+    @staticmethod
+    def done(entry: list[float] | None) -> None:
+        """The request of `entry` was answered (or failed): it now counts until then + 1 s."""
+        if entry is not None:
+            entry[1] = time.monotonic()
 
 
 def make_limiter(db: Database, rates: dict[str, float]):
