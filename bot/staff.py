@@ -1,6 +1,6 @@
 """Staff commands in chat: one hook that the conversation shell runs before the questionnaire.
 
-- A staff invitation code ("S-XXXXXXXXXX", typed, pasted as a link, or the Telegram deep link
+- A staff invitation code ("S-ABCD234XYZ", typed, pasted as a link, or the Telegram deep link
   `/start S-...`) links the chat to a staff role (storage.staff.redeem_invitation).
 - `/ringkasan [KELAS] [TAHUN]`: a teacher sees their own classes (storage.staff.classes_for);
   BKK and admin see an overview of every class of a cohort, or any one class in detail.

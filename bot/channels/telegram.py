@@ -31,6 +31,7 @@ from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, T
 
 from bot import metrics
 from bot.channels.base import SendResult, SendStatus, Template
+from bot.channels.ordering import KeyedSequencer
 from bot.channels.reply_ids import action_reply_id, choice_reply_id, decode_reply_id
 from bot.conversation import ConversationService
 from conversations.types import Inbound, InputKind, Outcome, Reply
@@ -67,22 +68,10 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
     def __init__(self, max_concurrent_updates: int) -> None:
         super().__init__(max_concurrent_updates)
-        self._tails: dict[Any, asyncio.Future] = {}
+        self._sequencer = KeyedSequencer()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        key = _chat_key(update)
-        loop = asyncio.get_running_loop()
-        done = loop.create_future()
-        previous = self._tails.get(key)
-        self._tails[key] = done
-        try:
-            if previous is not None:
-                await asyncio.shield(previous)
-            await coroutine
-        finally:
-            done.set_result(None)
-            if self._tails.get(key) is done:
-                del self._tails[key]
+        await self._sequencer.run(_chat_key(update), coroutine)
 
     async def initialize(self) -> None:
         return None

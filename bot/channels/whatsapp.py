@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import metrics
 from bot.channels.base import SendResult, SendStatus, Template
+from bot.channels.ordering import KeyedSequencer
 from bot.channels.whatsapp_api import WhatsAppClient, WhatsAppError
 from bot.channels.whatsapp_events import ParsedWebhook, StatusUpdate
 from bot.channels.whatsapp_render import MAX_BUTTONS
@@ -57,7 +58,7 @@ class WhatsAppChannel:
         self.service = service
         self.db = db
         self.status_listeners: list[StatusListener] = []
-        self._tails: dict[str, asyncio.Future] = {}
+        self._sequencer = KeyedSequencer()
         self._tasks: set[asyncio.Task] = set()
         self.last_update_at: float | None = None  # for /healthz
 
@@ -99,18 +100,7 @@ class WhatsAppChannel:
             log.error("whatsapp event failed: %r", task.exception())
 
     async def _chain(self, address: str, work: Awaitable[None]) -> None:
-        loop = asyncio.get_running_loop()
-        done = loop.create_future()
-        previous = self._tails.get(address)
-        self._tails[address] = done
-        try:
-            if previous is not None:
-                await asyncio.shield(previous)
-            await work
-        finally:
-            done.set_result(None)
-            if self._tails.get(address) is done:
-                del self._tails[address]
+        await self._sequencer.run(address, work)
 
     async def drain(self) -> None:
         """Wait for the background work scheduled so far (tests, shutdown)."""
