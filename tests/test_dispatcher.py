@@ -163,29 +163,28 @@ def _why_429(api: FakeBotApi) -> list[str]:
 
 
 async def test_broadcast_within_telegram_limits(core, telegram, fake_tg):
-    """150 recipients + 3 messages to one chat at the fake server's 30/s + 1/s per chat."""
+    """200 recipients + 3 messages to one chat at the fake server's 30/s + 1/s per chat, with
+    the bot configured at the same 30/s (the default): no 429 (the last gate's bound holds
+    whatever the latency, so CI jitter does not matter)."""
     fake_tg.set_limits(enabled=True, global_per_second=30, per_chat_per_second=1)
-    # The fake server counts arrivals in a strict 1-second sliding window, timed in a thread of
-    # this same process: on a loaded 2-core CI box that clock jitters by tens of ms, more than
-    # the 4% headroom absorbs at exactly 30/s. So the bot is configured a little below the
-    # server's limit here (28/s); pacing mistakes (bursts, per-chat repeats) still show as 429s.
-    core.settings.telegram_rate_per_second = 28
-    people = await add_people(core, 150)
+    assert core.settings.telegram_rate_per_second == 30
+    people = await add_people(core, 200)
     await queue(core, people, tag="a")
     await queue(core, people[:1], tag="b", text="second")
     await queue(core, people[:1], tag="c", text="third")
     dispatcher = build_dispatcher(core, {"telegram": telegram})
-    started = asyncio.get_running_loop().time()
     await drain(dispatcher)
-    elapsed = asyncio.get_running_loop().time() - started
     assert fake_tg.stats().get("429", 0) == 0, _why_429(fake_tg)
-    assert await statuses(core) == {"sent": 152}
-    assert len(fake_tg.messages()) == 152
+    assert await statuses(core) == {"sent": 202}
+    assert len(fake_tg.messages()) == 202
     assert sorted(int(c.chat_id) for c in fake_tg.messages()) == sorted(
-        [1000 + i for i in range(150)] + [1000, 1000]
+        [1000 + i for i in range(200)] + [1000, 1000]
     )
-    # the paced rate: 152 messages at <= 30/s need about 5 s; no faster than the limit
-    assert elapsed >= 150 / 28 - 0.5
+    # the paced rate: never faster than the limit; not grossly slower (the 95% target is
+    # measured by bench/outreach_bench.py, not asserted on a shared CI machine)
+    times = sorted(c.time for c in fake_tg.messages() if int(c.chat_id) != 1000)
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    assert 20 <= rate <= 30, rate
     times = [c.time for c in fake_tg.messages(1000)]
     assert all(b - a >= 1.0 for a, b in zip(times, times[1:], strict=False)), times
 
