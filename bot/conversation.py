@@ -478,26 +478,21 @@ class ConversationService:
         return "\n".join(lines)
 
     def format_answers(self, answers: dict[str, Any], lang: str) -> list[str]:
+        """One line per answer, in the order of the person's branch, with choice labels."""
         out = []
-        for field_name in self.flow.fields():
-            if field_name not in answers:
+        for node in self.flow.path(answers):
+            if node.field not in answers:
                 continue
-            value = answers[field_name]
-            node = self.flow.node_for_field(field_name)
-            if node is not None and node.choices:
-                set_name = node.choices
-                if field_name == "relevance" and value in self.flow.choice_sets["relevance_study"]:
-                    set_name = "relevance_study"
+            value = answers[node.field]
+            if node.choices:
+                known = self.flow.choice_sets[node.choices]
                 codes = value if isinstance(value, list) else [value]
                 shown = ", ".join(
-                    self.flow.label(set_name, c, lang)
-                    if c in self.flow.choice_sets[set_name]
-                    else str(c)
-                    for c in codes
+                    self.flow.label(node.choices, c, lang) if c in known else str(c) for c in codes
                 )
             else:
                 shown = str(value)
-            out.append(f"• {self.cat.t('field.' + field_name, lang)}: {shown}")
+            out.append(f"• {self.cat.t('field.' + node.field, lang)}: {shown}")
         return out
 
     def person_lock(self, channel: str, address: str) -> asyncio.Lock:

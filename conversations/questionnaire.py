@@ -71,6 +71,16 @@ class Flow:
                 seen.append(node.field)
         return seen
 
+    def path(self, answers: dict[str, Any]) -> list[Node]:
+        """The nodes a person with these answers went through, in order (their branch)."""
+        out: list[Node] = []
+        nid = self.start
+        while nid != END and nid in self.nodes and len(out) <= len(self.nodes):
+            node = self.nodes[nid]
+            out.append(node)
+            nid = node.successor(answers.get(node.field))
+        return out
+
     def node_for_field(self, field_name: str) -> Node | None:
         return next((n for n in self.nodes.values() if n.field == field_name), None)
 

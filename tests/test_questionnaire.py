@@ -359,3 +359,12 @@ def test_bad_yaml_fails_with_the_file_name(tmp_path):
     path.write_text("start: B1\nnodes:\n  - {id: B1, field: status\n  - [unclosed\n", "utf-8")
     with pytest.raises(QuestionnaireError, match=r"^kuesioner\.yaml: not valid YAML"):
         load_flow(path)
+
+
+def test_path_follows_the_branch_of_the_answers():
+    from conversations.questionnaire import default_flow
+
+    flow = default_flow()
+    ids = [n.id for n in flow.path({"status": "melanjutkan", "relevance": "ya"})]
+    assert ids == ["B1", "E1", "E2", "E3", "E4", "Z1"]
+    assert [n.id for n in flow.path({})] == ["B1"]  # no status yet: the branch is unknown
