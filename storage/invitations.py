@@ -55,6 +55,15 @@ def normalise_code(text: str | None) -> str | None:
     Accepts any case and spaces, dashes, dots or underscores in between ("abcd-e234 56"), a
     leading "/start", and a pasted link containing "start=CODE". Also used to recognise a code
     sent as a WhatsApp message."""
+    candidate = code_candidate(text)
+    return candidate if candidate and _valid(candidate) else None
+
+
+def code_candidate(text: str | None) -> str | None:
+    """What a person typed or pasted, reduced to the bare code they meant: the payload of a
+    pasted deep link ("...?start=CODE"), without a leading "/start", upper-case, and without the
+    spaces, dashes, dots or underscores people put in between. Shared by alumni and staff codes;
+    each kind then checks its own format."""
     if not text:
         return None
     text = text.strip()
@@ -62,8 +71,7 @@ def normalise_code(text: str | None) -> str | None:
     if match:
         text = match.group(1)
     text = re.sub(r"^/start(@\w+)?\s*", "", text, flags=re.IGNORECASE)
-    candidate = re.sub(r"[\s\-_.]+", "", text).upper()
-    return candidate if _valid(candidate) else None
+    return re.sub(r"[\s\-_.]+", "", text).upper()
 
 
 async def _fresh_codes(session: AsyncSession, count: int) -> list[str]:

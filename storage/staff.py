@@ -16,7 +16,6 @@ themselves except where noted (`add_staff`, `remove_staff`, `create_invitation` 
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -25,14 +24,12 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
+from storage.invitations import ALPHABET, CODE_LENGTH, code_candidate
 from storage.models import Alumnus, School, Staff, StaffClass, StaffInvitation, utcnow
 
 ROLES = ("admin", "bkk", "teacher", "regional")
 SCHOOL_WIDE_ROLES = frozenset({"admin", "bkk"})
 INVITATION_PREFIX = "S-"
-# no 0/O, 1/I/L: the code is typed by hand on WhatsApp
-_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-_CODE_LENGTH = 10  # 31**10 ~ 8e14: not guessable with rate-limited tries
 INVITATION_MAX_AGE = timedelta(days=30)
 
 
@@ -51,20 +48,11 @@ def normalise_staff_code(text: str | None) -> str | None:
     deep link (`?start=S-...`). Alumni codes have no prefix and are 10 characters, so the two
     never collide.
     """
-    if not text:
+    candidate = code_candidate(text)
+    if not candidate:
         return None
-    text = text.strip()
-    match = re.search(r"[?&]start=([A-Za-z0-9_-]+)", text)
-    if match:
-        text = match.group(1)
-    text = re.sub(r"^/start(@\w+)?\s*", "", text, flags=re.IGNORECASE)
-    candidate = re.sub(r"[\s\-_.]+", "", text).upper()
     body = candidate[1:]
-    if (
-        candidate.startswith("S")
-        and len(body) == _CODE_LENGTH
-        and all(c in _CODE_ALPHABET for c in body)
-    ):
+    if candidate.startswith("S") and len(body) == CODE_LENGTH and all(c in ALPHABET for c in body):
         return INVITATION_PREFIX + body
     return None
 
@@ -194,7 +182,7 @@ async def remove_staff(session: AsyncSession, school_id: int, staff_id: int) -> 
 
 
 def _new_code() -> str:
-    return INVITATION_PREFIX + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+    return INVITATION_PREFIX + "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
 
 
 async def create_invitation(
