@@ -270,22 +270,43 @@ async def plan_reminders(
                 prompt = engine.current_prompt(flow, state, ctx)
                 payload = reminder_payload(prompt, alumnus.name, name, flow.catalogue, lang)
                 new_rows.append(
-                    {
-                        "school_id": alumnus.school_id,
-                        "purpose": "reminder",
-                        "idempotency_key": f"{prefix}{n}",
-                        "alumnus_id": alumnus.id,
-                        "contact_id": contact.id,
-                        "channel": contact.channel,
-                        "address": contact.address,
-                        "payload": payload,
-                        "not_before": _quiet(settings, here, now),
-                        "created_at": now,
-                    }
+                    _person_row(
+                        "reminder",
+                        f"{prefix}{n}",
+                        alumnus,
+                        contact,
+                        payload,
+                        _quiet(settings, here, now),
+                        now,
+                    )
                 )
             added += await outbox.enqueue(s, new_rows)
             await s.commit()
     return added
+
+
+def _person_row(
+    purpose: str,
+    key: str,
+    alumnus: Any,
+    contact: Any,
+    payload: dict[str, Any],
+    not_before: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """One outbox row for one graduate's chat (reminders and follow-ups)."""
+    return {
+        "school_id": alumnus.school_id,
+        "purpose": purpose,
+        "idempotency_key": key,
+        "alumnus_id": alumnus.id,
+        "contact_id": contact.id,
+        "channel": contact.channel,
+        "address": contact.address,
+        "payload": payload,
+        "not_before": not_before,
+        "created_at": now,
+    }
 
 
 # ---- follow-ups --------------------------------------------------------------------------
@@ -340,18 +361,15 @@ async def plan_followups(
                 lang = (contact.state or {}).get("lang") or contact.language
                 here = (schools or {}).get(alumnus.school_id, (None, zone))[1]
                 new_rows.append(
-                    {
-                        "school_id": alumnus.school_id,
-                        "purpose": "followup",
-                        "idempotency_key": f"followup:{alumnus.id}:{response_id}:{periods}",
-                        "alumnus_id": alumnus.id,
-                        "contact_id": contact.id,
-                        "channel": contact.channel,
-                        "address": contact.address,
-                        "payload": followup_payload(alumnus.name, cat, lang),
-                        "not_before": _quiet(settings, here, now),
-                        "created_at": now,
-                    }
+                    _person_row(
+                        "followup",
+                        f"followup:{alumnus.id}:{response_id}:{periods}",
+                        alumnus,
+                        contact,
+                        followup_payload(alumnus.name, cat, lang),
+                        _quiet(settings, here, now),
+                        now,
+                    )
                 )
             added += await outbox.enqueue(s, new_rows)
             await s.commit()
