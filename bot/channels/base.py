@@ -7,11 +7,14 @@ Direct replies to an inbound message are sent by the channel's own handler; ever
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from conversations.types import Reply
+from conversations.types import Attachment, Reply
+
+log = logging.getLogger(__name__)
 
 
 class SendStatus(StrEnum):
@@ -47,3 +50,13 @@ class Sender(Protocol):
     async def send(
         self, address: str, reply: Reply, *, template: Template | None = None
     ) -> SendResult: ...
+
+
+async def attachment_bytes(attachment: Attachment) -> bytes | SendResult:
+    """The file of an attachment (a chart or an export is made only now, after the commit), or
+    the FAILED result to return when making it failed (logged; the chat gets nothing)."""
+    try:
+        return await attachment.content()
+    except Exception as exc:
+        log.exception("could not make the attachment %s", attachment.filename)
+        return SendResult(SendStatus.FAILED, error_code="attachment", error=repr(exc)[:200])

@@ -30,7 +30,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, Tim
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, TypeHandler
 
 from bot import metrics
-from bot.channels.base import SendResult, SendStatus, Template
+from bot.channels.base import SendResult, SendStatus, Template, attachment_bytes
 from bot.channels.ordering import KeyedSequencer
 from bot.channels.reply_ids import action_reply_id, choice_reply_id, decode_reply_id
 from bot.conversation import ConversationService
@@ -398,11 +398,9 @@ class TelegramChannel:
     async def _send_attachment(self, address: str, reply: Reply, *, retry: bool) -> SendResult:
         """A photo (sendPhoto) or a document (sendDocument), with `reply.text` as caption."""
         attachment = reply.attachment
-        try:
-            data = await attachment.content()
-        except Exception as exc:  # a failed export/chart: the chat gets nothing, we get a log
-            log.exception("could not make the attachment %s", attachment.filename)
-            return SendResult(SendStatus.FAILED, error_code="attachment", error=repr(exc)[:200])
+        data = await attachment_bytes(attachment)
+        if isinstance(data, SendResult):
+            return data
         caption = reply.text[: MessageLimit.CAPTION_LENGTH] or None
         chat_id = _chat_id(address)
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot import metrics
-from bot.channels.base import SendResult, SendStatus, Template
+from bot.channels.base import SendResult, SendStatus, Template, attachment_bytes
 from bot.channels.ordering import KeyedSequencer
 from bot.channels.whatsapp_api import WhatsAppClient, WhatsAppError
 from bot.channels.whatsapp_events import ParsedWebhook, StatusUpdate
@@ -184,11 +184,9 @@ class WhatsAppChannel:
         """Upload the file (POST /{phone_number_id}/media), then send it as an image or a
         document message with `reply.text` as the caption."""
         attachment = reply.attachment
-        try:
-            data = await attachment.content()
-        except Exception as exc:  # a failed export/chart: the chat gets nothing, we get a log
-            log.exception("could not make the attachment %s", attachment.filename)
-            return SendResult(SendStatus.FAILED, error_code="attachment", error=repr(exc)[:200])
+        data = await attachment_bytes(attachment)
+        if isinstance(data, SendResult):
+            return data
         try:
             media_id = await self.client.upload_media(data, attachment.mime, attachment.filename)
         except WhatsAppError as exc:
