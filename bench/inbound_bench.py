@@ -531,6 +531,10 @@ async def scenario(
                     env["JEJAK_ROOT"] = str(jejak_root)
                 if telegram_concurrency:
                     env["TELEGRAM_CONCURRENCY"] = str(telegram_concurrency)
+            if os.environ.get("BENCH_CPROFILE"):  # a folder: cProfile output per bot process
+                out = Path(os.environ["BENCH_CPROFILE"]) / f"{name}-{w}.prof"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                argv[1:1] = ["-m", "cProfile", "-o", str(out)]
             procs.append(Proc(argv, env, f"{name}-{w}"))
         for p in procs:
             p.wait_ready()

@@ -6,9 +6,11 @@ call). Messages of one person are handled one at a time (an in-process lock, plu
 advisory lock when several processes share a database).
 
 Group commit: `handle()` queues the message and waits; a writer task takes everything waiting
-(up to `batch_cap`) and handles each message in its own SAVEPOINT inside one transaction, then
-commits once and hands every message its Outcome. A message that raises is rolled back to its
-savepoint and its caller gets the exception; the others commit. Nothing waits for company: an
+(up to `batch_cap`), handles them in one transaction (their event ids recorded in one
+statement, the contacts read in one and written at commit), commits once and hands every
+message its Outcome. When a message raises, nothing of that attempt is kept and the batch is
+redone with each message in its own SAVEPOINT: the failing one is rolled back to its savepoint
+and its caller gets the exception; the others commit. Nothing waits for company: an
 idle writer starts on the first message. SQLite has one writer task (it allows one writer; the
 batch runs inside `db.writer()`, shared with the dispatcher), PostgreSQL a few (`writers`), each
 on its own connection, each batch taking its people's advisory locks in one sorted statement.
@@ -44,13 +46,15 @@ from conversations.questionnaire import Flow
 from conversations.types import Inbound, InputKind, Outcome, Reply
 from storage import queries
 from storage.db import Database
-from storage.models import Alumnus, Contact, Response, utcnow
+from storage.models import Alumnus, Contact, utcnow
 from storage.schools import SchoolDirectory
 
 log = logging.getLogger(__name__)
 
 # A hook gets the first look at an inbound message (staff commands, vacancy buttons). It returns
 # replies when it handled the message, or None to let the questionnaire engine have it.
+COMPLETIONS = "jejak.completions"  # session.info: questionnaires completed in this transaction
+
 Hook = Callable[[AsyncSession, Contact, Inbound], Awaitable[list[Reply] | None]]
 
 
@@ -155,8 +159,11 @@ class ConversationService:
                 await session.rollback()
                 return Outcome(duplicate=True)
             outcome = await self._handle(session, inbound)
+            completions = session.info.pop(COMPLETIONS, [])
             await session.commit()
-            return outcome
+        for channel in completions:
+            metrics.completion(channel)
+        return outcome
 
     # -- group commit --
     async def _submit(self, inbound: Inbound) -> Outcome:
@@ -189,23 +196,16 @@ class ConversationService:
             group.writers -= 1
 
     async def _write_batch(self, batch: list[tuple[Inbound, asyncio.Future[Outcome]]]) -> None:
-        results: list[tuple[asyncio.Future[Outcome], Outcome | Exception]] = []
+        inbounds = [inbound for inbound, _ in batch]
         try:
-            async with (
-                self.db.writer(),
-                self._batch_sessions() as session,
-                self.db.immediate(session),
-            ):
-                await self._begin_batch(session, [inbound for inbound, _ in batch])
-                for inbound, future in batch:
-                    try:
-                        async with session.begin_nested():
-                            outcome = await self._handle_item(session, inbound)
-                    except Exception as exc:  # rolled back to its savepoint; the rest go on
-                        results.append((future, exc))
-                    else:
-                        results.append((future, outcome))
-                await session.commit_batch()
+            try:  # optimistic: the whole batch as one plain transaction
+                outcomes, completions = await self._attempt(inbounds, isolate=False)
+            except Exception as exc:
+                if len(batch) == 1:
+                    outcomes, completions = [exc], []
+                else:  # one of them failed, nothing was committed: redo each in a savepoint
+                    log.info("a batch of %d failed as a whole; redoing it one by one", len(batch))
+                    outcomes, completions = await self._attempt(inbounds, isolate=True)
         except BaseException as exc:  # nothing of the batch was committed
             for _, future in batch:
                 if not future.done():
@@ -216,11 +216,13 @@ class ConversationService:
             if not isinstance(exc, Exception):
                 raise
             return
+        for channel in completions:
+            metrics.completion(channel)
         stats = self.group_stats
         stats.batches += 1
         stats.items += len(batch)
         stats.largest = max(stats.largest, len(batch))
-        for future, result in results:
+        for (_, future), result in zip(batch, outcomes, strict=True):
             if isinstance(result, Exception):
                 stats.failed += 1
             if future.done():
@@ -230,13 +232,43 @@ class ConversationService:
             else:
                 future.set_result(result)
 
-    async def _begin_batch(self, session: AsyncSession, inbounds: list[Inbound]) -> None:
-        """In the batch's transaction (on SQLite begun by `db.immediate`, holding the write
-        lock): on PostgreSQL take every person's advisory lock (sorted, one statement: two
-        processes' batches never deadlock); read the batch's contacts in one statement."""
-        keys = [(inbound.channel, inbound.address) for inbound in inbounds]
-        await queries.lock_addresses(session, keys)
-        await queries.preload_contacts(session, keys)
+    async def _attempt(
+        self, inbounds: list[Inbound], *, isolate: bool
+    ) -> tuple[list[Outcome | Exception], list[str]]:
+        """Handle a batch in one transaction and commit it: the outcomes in order, and the
+        channels of the questionnaires completed. Not `isolate`: the inbound records are written
+        in one statement and the first exception aborts the whole batch (the caller redoes it
+        isolated). `isolate`: each message in its own SAVEPOINT; one that raises is rolled back
+        to it (its exception is its outcome) and the others go on."""
+        outcomes: list[Outcome | Exception] = []
+        async with (
+            self.db.writer(),
+            self._batch_sessions() as session,
+            self.db.immediate(session),
+        ):
+            keys = [(inbound.channel, inbound.address) for inbound in inbounds]
+            await queries.lock_addresses(session, keys)
+            await queries.preload_contacts(session, keys)
+            if isolate:
+                for inbound in inbounds:
+                    try:
+                        async with session.begin_nested():
+                            outcomes.append(await self._handle_item(session, inbound))
+                    except Exception as exc:  # rolled back to its savepoint; the rest go on
+                        outcomes.append(exc)
+            else:
+                events = [(i.channel, i.external_id) for i in inbounds if i.external_id]
+                fresh = await queries.record_inbounds(session, events)
+                for inbound in inbounds:
+                    key = (inbound.channel, inbound.external_id)
+                    if inbound.external_id and key not in fresh:
+                        outcomes.append(Outcome(duplicate=True))
+                        continue
+                    fresh.discard(key)  # the same event twice in one batch: the first counts
+                    outcomes.append(await self._handle(session, inbound))
+            completions = session.info.pop(COMPLETIONS, [])
+            await session.commit_batch()
+        return outcomes, completions
 
     async def _handle_item(self, session: AsyncSession, inbound: Inbound) -> Outcome:
         if inbound.external_id and not await queries.record_inbound(
@@ -315,32 +347,29 @@ class ConversationService:
             elif isinstance(eff, engine.Link):
                 await self._link(session, contact, eff, code_before)
             elif isinstance(eff, engine.VacancyConsent):
-                alumnus = await self._alumnus(session, contact)
-                if alumnus is not None:
-                    alumnus.consent_vacancies = eff.granted
-                    alumnus.consent_vacancies_at = utcnow()
+                if contact.alumnus_id is not None:
+                    await queries.update_alumnus(
+                        session,
+                        contact.alumnus_id,
+                        consent_vacancies=eff.granted,
+                        consent_vacancies_at=utcnow(),
+                    )
             elif isinstance(eff, engine.Refused):
                 contact.refused_at = utcnow()
                 contact.alumnus_id = None
                 contact.response_id = None
             elif isinstance(eff, engine.BeginResponse):
                 if contact.alumnus_id is not None:
-                    response = Response(
-                        alumnus_id=contact.alumnus_id,
-                        contact_id=contact.id,
-                        channel=contact.channel,
-                        source="chat",
+                    if contact.id is None:  # a contact created in this transaction
+                        await session.flush()
+                    contact.response_id = await queries.begin_response(
+                        session, contact.alumnus_id, contact.id, contact.channel
                     )
-                    session.add(response)
-                    await session.flush()
-                    contact.response_id = response.id
             elif isinstance(eff, engine.Complete):
                 if contact.response_id is not None:
-                    response = await session.get(Response, contact.response_id)
-                    if response is not None:
-                        response.completed_at = utcnow()
-                        response.status = eff.status
-                        metrics.completion(contact.channel)
+                    await queries.complete_response(session, contact.response_id, eff.status)
+                    # counted once committed (a batch may be rolled back and redone)
+                    session.info.setdefault(COMPLETIONS, []).append(contact.channel)
             elif isinstance(eff, engine.ShowData):
                 replies.append(Reply(text=await self._data_text(session, contact)))
             elif isinstance(eff, engine.DeleteData):
@@ -351,9 +380,10 @@ class ConversationService:
                 contact.response_id = None
                 contact.refused_at = None
             elif isinstance(eff, engine.SetStop):
-                alumnus = await self._alumnus(session, contact)
-                if alumnus is not None:
-                    alumnus.stopped_at = utcnow() if eff.stopped else None
+                if contact.alumnus_id is not None:
+                    await queries.update_alumnus(
+                        session, contact.alumnus_id, stopped_at=utcnow() if eff.stopped else None
+                    )
             elif isinstance(eff, engine.SetLanguage):
                 contact.language = eff.lang
         return lookup
@@ -401,38 +431,39 @@ class ConversationService:
             hit = await queries.find_by_code(session, None, eff.code)
             if hit is None:
                 return LookupResult(False)
-            alumnus, invitation = hit
-            others = await queries.other_contacts(session, alumnus.id, contact.id)
+            card, used_at = hit
             # a code already used from another chat may have leaked: ask the birth date too
-            needs_dob = invitation.used_at is not None and bool(others)
-            return LookupResult(True, queries.alumnus_card(alumnus), needs_dob=needs_dob)
+            needs_dob = used_at is not None and await queries.has_other_contacts(
+                session, card["id"], contact.id
+            )
+            return LookupResult(True, card, needs_dob=needs_dob)
         if eff.kind == "nisn" and eff.nisn and eff.dob:
-            alumnus = await queries.find_by_nisn_dob(session, None, eff.nisn, eff.dob)
-            return LookupResult(alumnus is not None, alumnus and queries.alumnus_card(alumnus))
+            card = await queries.find_by_nisn_dob(session, None, eff.nisn, eff.dob)
+            return LookupResult(card is not None, card)
         if eff.kind == "dob" and eff.alumnus_id and eff.dob:
-            alumnus = await session.get(Alumnus, eff.alumnus_id)
-            ok = alumnus is not None and alumnus.birth_date == eff.dob
-            return LookupResult(ok, queries.alumnus_card(alumnus) if ok else None)
+            card = await queries.card_if_born(session, eff.alumnus_id, eff.dob)
+            return LookupResult(card is not None, card)
         if eff.kind == "phone" and contact.channel == "whatsapp":
-            alumnus = await queries.find_by_phone(session, None, contact.address)
-            return LookupResult(alumnus is not None, alumnus and queries.alumnus_card(alumnus))
+            card = await queries.find_by_phone(session, None, contact.address)
+            return LookupResult(card is not None, card)
         return LookupResult(False)
 
     async def _link(
         self, session: AsyncSession, contact: Contact, eff: engine.Link, code: str | None
     ) -> None:
-        alumnus = await session.get(Alumnus, eff.alumnus_id)
-        if alumnus is None:
+        linked = await queries.update_alumnus(
+            session,
+            eff.alumnus_id,
+            consent_tracer_at=datetime.fromisoformat(eff.consent_at),
+            consent_version=self.consent_version,
+            updated_at=utcnow(),
+        )
+        if not linked:  # no such graduate (deleted meanwhile)
             return
-        contact.alumnus_id = alumnus.id
+        contact.alumnus_id = eff.alumnus_id
         contact.refused_at = None
-        alumnus.consent_tracer_at = datetime.fromisoformat(eff.consent_at)
-        alumnus.consent_version = self.consent_version
-        alumnus.updated_at = utcnow()
         if code:
-            hit = await queries.find_by_code(session, None, code)
-            if hit and hit[1].used_at is None:
-                hit[1].used_at = utcnow()
+            await queries.mark_code_used(session, code)
 
     async def _data_text(self, session: AsyncSession, contact: Contact) -> str:
         lang = (contact.state or {}).get("lang", contact.language)

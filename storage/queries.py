@@ -60,6 +60,27 @@ async def record_inbound(session: AsyncSession, channel: str, external_id: str) 
     return result.rowcount == 1
 
 
+async def record_inbounds(
+    session: AsyncSession, keys: list[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """`record_inbound` for a batch in one statement: the (channel, external id) pairs that
+    were new (the others are redeliveries)."""
+    if not keys:
+        return set()
+    stmt = _prebuilt(session, "record_inbounds", _record_inbounds_stmt)
+    now = utcnow()
+    connection = await session.connection()
+    rows = await connection.execute(
+        stmt, [{"channel": c, "external_id": e, "received_at": now} for c, e in keys]
+    )
+    return {(row[0], row[1]) for row in rows}
+
+
+def _record_inbounds_stmt(dialect: str) -> Any:
+    table = InboundEvent.__table__
+    return _record_inbound_stmt(dialect).returning(table.c.channel, table.c.external_id)
+
+
 async def lock_address(session: AsyncSession, channel: str, address: str) -> None:
     """Serialise work on one person across processes (PostgreSQL advisory transaction lock)."""
     if session.bind.dialect.name == "postgresql":
@@ -122,8 +143,12 @@ async def get_or_create_contact(
     return contact, True
 
 
-def alumnus_card(alumnus: Alumnus) -> dict[str, Any]:
-    """What the engine may know about a matched graduate."""
+_CARD = ("id", "name", "kelas", "graduation_year", "school_id")
+
+
+def alumnus_card(alumnus: Any) -> dict[str, Any]:
+    """What the engine may know about a matched graduate (from an Alumnus or a row of
+    `_card_columns()`)."""
     return {
         "id": alumnus.id,
         "name": alumnus.name,
@@ -133,67 +158,154 @@ def alumnus_card(alumnus: Alumnus) -> dict[str, Any]:
     }
 
 
+def _card_columns() -> list[Any]:
+    return [Alumnus.__table__.c[name] for name in _CARD]
+
+
+def _code_stmt(_dialect: str) -> Any:
+    alumnus, invitation = Alumnus.__table__, Invitation.__table__
+    return (
+        select(*_card_columns(), invitation.c.used_at)
+        .join_from(alumnus, invitation, invitation.c.alumnus_id == alumnus.c.id)
+        .where(invitation.c.code == bindparam("code", type_=invitation.c.code.type))
+    )
+
+
 async def find_by_code(
     session: AsyncSession, school_id: int | None, code: str
-) -> tuple[Alumnus, Invitation] | None:
+) -> tuple[dict[str, Any], datetime | None] | None:
+    """The card of the graduate an invitation code belongs to, and when the code was first
+    used (None: never)."""
     normalised = normalise_code(code)
     if normalised is None:
         return None
-    query = (
-        select(Alumnus, Invitation)
-        .join(Invitation, Invitation.alumnus_id == Alumnus.id)
-        .where(Invitation.code == normalised)
-    )
-    if school_id is not None:
-        query = query.where(Alumnus.school_id == school_id)
-    row = (await session.execute(query)).first()
-    return (row[0], row[1]) if row else None
+    connection = await session.connection()
+    row = (
+        await connection.execute(_prebuilt(session, "code", _code_stmt), {"code": normalised})
+    ).first()
+    if row is None or (school_id is not None and row.school_id != school_id):
+        return None
+    return alumnus_card(row), row.used_at
 
 
 async def school_of_code(session: AsyncSession, code: str) -> int | None:
     """The school of the graduate an invitation code belongs to (None: no such code)."""
-    normalised = normalise_code(code)
-    if normalised is None:
-        return None
-    return (
-        await session.execute(
-            select(Alumnus.school_id)
-            .join(Invitation, Invitation.alumnus_id == Alumnus.id)
-            .where(Invitation.code == normalised)
-        )
-    ).scalar_one_or_none()
+    hit = await find_by_code(session, None, code)
+    return hit[0]["school_id"] if hit else None
 
 
 async def find_by_nisn_dob(
     session: AsyncSession, school_id: int | None, nisn: str, dob: date
-) -> Alumnus | None:
+) -> dict[str, Any] | None:
     """NISN + birth date. Across schools (school_id None) the same person may be on two
     rosters (moved school, a copied row): the newest graduation year wins."""
-    query = select(Alumnus).where(Alumnus.nisn == nisn, Alumnus.birth_date == dob)
+    query = select(*_card_columns()).where(Alumnus.nisn == nisn, Alumnus.birth_date == dob)
     if school_id is not None:
         query = query.where(Alumnus.school_id == school_id)
     query = query.order_by(Alumnus.graduation_year.desc(), Alumnus.id.desc()).limit(1)
-    return (await session.execute(query)).scalars().first()
+    row = (await (await session.connection()).execute(query)).first()
+    return alumnus_card(row) if row else None
 
 
-async def find_by_phone(session: AsyncSession, school_id: int | None, phone: str) -> Alumnus | None:
-    query = select(Alumnus).where(Alumnus.phone == phone)
+async def find_by_phone(
+    session: AsyncSession, school_id: int | None, phone: str
+) -> dict[str, Any] | None:
+    query = select(*_card_columns()).where(Alumnus.phone == phone)
     if school_id is not None:
         query = query.where(Alumnus.school_id == school_id)
-    rows = (await session.execute(query.limit(2))).scalars().all()
-    return rows[0] if len(rows) == 1 else None  # a shared family number identifies nobody
+    rows = (await (await session.connection()).execute(query.limit(2))).all()
+    return alumnus_card(rows[0]) if len(rows) == 1 else None  # a shared family number: nobody
 
 
-async def other_contacts(session: AsyncSession, alumnus_id: int, contact_id: int) -> list[Contact]:
-    return list(
-        (
-            await session.execute(
-                select(Contact).where(Contact.alumnus_id == alumnus_id, Contact.id != contact_id)
-            )
-        )
-        .scalars()
-        .all()
+async def card_if_born(session: AsyncSession, alumnus_id: int, dob: date) -> dict[str, Any] | None:
+    """The graduate's card when `dob` is their birth date, else None."""
+    query = select(*_card_columns()).where(Alumnus.id == alumnus_id, Alumnus.birth_date == dob)
+    row = (await (await session.connection()).execute(query)).first()
+    return alumnus_card(row) if row else None
+
+
+async def has_other_contacts(
+    session: AsyncSession, alumnus_id: int, contact_id: int | None
+) -> bool:
+    """Whether another chat is linked to this graduate."""
+    query = (
+        select(Contact.id)
+        .where(Contact.alumnus_id == alumnus_id, Contact.id != contact_id)
+        .limit(1)
     )
+    return (await (await session.connection()).execute(query)).first() is not None
+
+
+# ---- the shell's writes to graduates and responses: one Core statement each ----
+def _expire(session: AsyncSession, model: type, key: Any) -> None:
+    """A row was written by Core: drop a loaded copy's attributes (they reload on access)."""
+    loaded = session.identity_map.get(session.sync_session.identity_key(model, key))
+    if loaded is not None:
+        session.expire(loaded)
+
+
+async def update_alumnus(session: AsyncSession, alumnus_id: int, **values: Any) -> bool:
+    """Set columns of one graduate (one UPDATE); False when there is no such graduate."""
+    names = tuple(sorted(values))
+    table = Alumnus.__table__
+
+    def build(_dialect: str) -> Any:
+        return (
+            update(table)
+            .where(table.c.id == bindparam("alumnus_id", type_=table.c.id.type))
+            .values({n: bindparam(n, type_=table.c[n].type) for n in names})
+        )
+
+    stmt = _prebuilt(session, "update_alumnus:" + ",".join(names), build)
+    result = await (await session.connection()).execute(stmt, {"alumnus_id": alumnus_id, **values})
+    _expire(session, Alumnus, alumnus_id)
+    return result.rowcount == 1
+
+
+async def mark_code_used(session: AsyncSession, code: str) -> None:
+    """The first use of an invitation code (later uses keep the first time)."""
+    normalised = normalise_code(code)
+    if normalised is None:
+        return
+    await (await session.connection()).execute(
+        update(Invitation)
+        .where(Invitation.code == normalised, Invitation.used_at.is_(None))
+        .values(used_at=utcnow())
+    )
+
+
+def _begin_response_stmt(_dialect: str) -> Any:
+    table = Response.__table__
+    columns = ("alumnus_id", "contact_id", "channel", "source", "started_at")
+    return (
+        table.insert()
+        .values({n: bindparam(n, type_=table.c[n].type) for n in columns})
+        .returning(table.c.id)
+    )
+
+
+async def begin_response(
+    session: AsyncSession, alumnus_id: int, contact_id: int | None, channel: str
+) -> int:
+    """A new chat response for a graduate (one INSERT); its id."""
+    stmt = _prebuilt(session, "begin_response", _begin_response_stmt)
+    params = {
+        "alumnus_id": alumnus_id,
+        "contact_id": contact_id,
+        "channel": channel,
+        "source": "chat",
+        "started_at": utcnow(),
+    }
+    return (await (await session.connection()).execute(stmt, params)).scalar_one()
+
+
+async def complete_response(session: AsyncSession, response_id: int, status: str | None) -> None:
+    await (await session.connection()).execute(
+        update(Response)
+        .where(Response.id == response_id)
+        .values(completed_at=utcnow(), status=status)
+    )
+    _expire(session, Response, response_id)
 
 
 async def sync_answers(

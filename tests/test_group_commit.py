@@ -1,6 +1,7 @@
 """Group commit in the conversation shell (bot/conversation.py): many people's messages in one
-transaction, each in its own SAVEPOINT; one message that fails is rolled back alone; every
-answer is committed before its reply reaches the platform. SQLite and PostgreSQL.
+transaction (a plain one; redone with a SAVEPOINT per message when one fails); one message
+that fails is rolled back alone; every answer is committed before its reply reaches the
+platform. SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
+from bot import metrics
 from conversations.types import Inbound, InputKind, Outcome
 from storage.db import Database
 from storage.invitations import ensure_invitations
@@ -105,6 +107,93 @@ async def test_one_failing_message_rolls_back_alone_in_a_shared_batch(db_url, db
         retry = await service.handle(start("bad", "e:bad"))
         assert not retry.duplicate and retry.replies
         assert "bad" in await contact_addresses(db)
+    finally:
+        await bot.stop()
+
+
+async def test_a_batch_without_failures_is_one_plain_transaction(db_url, db):
+    """No savepoints unless something fails: the batch's event ids go in one statement, and an
+    event id that appears twice in the batch is handled once (the first in arrival order)."""
+    bot = await BotUnderTest(make_settings(db_url)).start(seed=False)
+    try:
+        service = bot.core.service
+        await service.handle(start("100", "e:100"))  # warm up (school directory loaded)
+        savepoints = 0
+
+        def count_savepoints(*_args: Any) -> None:
+            nonlocal savepoints
+            savepoints += 1
+
+        event.listen(bot.core.db.engine.sync_engine, "savepoint", count_savepoints)
+        inbounds = [start(str(300 + i), f"e:{300 + i}") for i in range(20)]
+        inbounds.append(start("399", "e:305"))  # same event id as chat 305, later in the batch
+        inbounds.append(start("398", "e:100"))  # an event id committed before
+        results = await asyncio.gather(*(service.handle(i) for i in inbounds))
+        by_address = dict(zip([i.address for i in inbounds], results, strict=True))
+        assert savepoints == 0
+        assert service.group_stats.largest == len(inbounds)
+        assert by_address["399"] == Outcome(duplicate=True)
+        assert by_address["398"] == Outcome(duplicate=True)
+        assert not by_address["305"].duplicate and by_address["305"].replies
+        assert {f"e:{300 + i}" for i in range(20)} <= await committed_ids(db)
+        addresses = await contact_addresses(db)
+        assert {str(300 + i) for i in range(20)} <= addresses
+        assert not {"399", "398"} & addresses
+    finally:
+        await bot.stop()
+
+
+async def test_a_completion_in_a_redone_batch_is_counted_once(db_url, db):
+    """A batch with a failing message is rolled back and redone message by message: the
+    questionnaire another person completed in it is committed and counted once."""
+    bot = await BotUnderTest(make_settings(db_url)).start()
+    try:
+        service = bot.core.service
+        code = next(iter(bot.codes.values()))
+
+        def text(value: str, n: int) -> Inbound:
+            return Inbound(
+                channel="telegram",
+                address="500",
+                kind=InputKind.TEXT,
+                text=value,
+                external_id=f"p:{n}",
+            )
+
+        first = await service.handle(
+            Inbound(
+                channel="telegram",
+                address="500",
+                kind=InputKind.START,
+                text=f"/start {code}",
+                value=code,
+                external_id="p:0",
+            )
+        )
+        assert "setuju" in first.replies[-1].text.lower()
+        for n, value in enumerate(["setuju", "ya", "ya", "6", "sakit"], start=1):
+            outcome = await service.handle(text(value, n))
+            assert outcome.replies, value
+        service.add_hook(failing_hook({"bad"}))
+        before = metrics.COMPLETIONS.get(channel="telegram")
+        last, failed = await asyncio.gather(
+            service.handle(text("lewati", 6)),
+            service.handle(start("bad", "e:bad")),
+            return_exceptions=True,
+        )
+        assert isinstance(failed, Boom)
+        assert "Terima kasih" in last.replies[-1].text
+        assert metrics.COMPLETIONS.get(channel="telegram") == before + 1
+        async with bot.core.db.session() as s:
+            done = (
+                await s.execute(
+                    select(func.count())
+                    .select_from(Response)
+                    .where(Response.completed_at.is_not(None))
+                )
+            ).scalar_one()
+        assert done == 1
+        assert "e:bad" not in await committed_ids(db)
     finally:
         await bot.stop()
 
