@@ -9,6 +9,8 @@ next to a bare python-telegram-bot echo bot (subprocess) driven the same way.
 Scenarios (`--only`, comma separated):
   echo         bare PTB echo bot, closed loop (every person waits for the reply, like a human)
   echo-rate    the same at a fixed offered load (`--rate`, default 200 updates/s)
+  echo-aio     the echo bot on Jejak's own PTB set-up: the aiohttp transport and
+               concurrent_updates(--telegram-concurrency, default 32)
   sqlite       Jejak on SQLite, closed loop
   sqlite-rate  Jejak on SQLite at the fixed offered load
   pg           Jejak on PostgreSQL (one worker), closed loop
@@ -467,6 +469,10 @@ def summary(name: str, run: Run, procs: list[Proc], cpu: list[float], extra: dic
         "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
         "peak_rss_mb": [round(p.peak_rss_mb() or 0, 1) for p in procs],
         "bot_cpu_percent": [round(100 * c / run.seconds, 0) for c in cpu] if run.seconds else [],
+        # the bot process(es)' CPU time per update handled: the cost, whatever the machine load
+        "bot_cpu_ms_per_update": round(1000 * sum(cpu) / len(run.latencies), 2)
+        if run.latencies
+        else None,
         "errors": len(run.errors),
         "error_samples": run.errors[:5],
         "missed_slots": run.missed_slots,
@@ -505,16 +511,12 @@ async def scenario(
     try:
         for w, api in enumerate(apis):
             if kind == "echo":
-                argv = [
-                    sys.executable,
-                    "bench/echo_bot.py",
-                    "--api-url",
-                    api.url,
-                    "--token",
-                    api.token,
-                    "--concurrency",
-                    str(echo_concurrency),
-                ]
+                argv = [sys.executable, "bench/echo_bot.py", "--api-url", api.url]
+                argv += ["--token", api.token]
+                if name.startswith("echo-aio"):  # Jejak's transport and concurrency
+                    argv += ["--http", "aiohttp", "--concurrency", str(telegram_concurrency or 32)]
+                else:  # PTB as it comes
+                    argv += ["--concurrency", str(echo_concurrency)]
                 env: dict[str, str] = {}
             else:
                 argv = [sys.executable, "bench/jejak_worker.py"]
@@ -615,7 +617,17 @@ def machine() -> dict:
     return info
 
 
-ALL = ["echo", "echo-rate", "sqlite", "sqlite-rate", "pg", "pg-rate", "pg2"]
+ALL = [
+    "echo",
+    "echo-rate",
+    "echo-aio",
+    "echo-aio-rate",
+    "sqlite",
+    "sqlite-rate",
+    "pg",
+    "pg-rate",
+    "pg2",
+]
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -680,12 +692,13 @@ def ratios(results: list[dict]) -> dict[str, float]:
         ]
         return max(vals) if vals else None
 
-    echo = best("echo")
     out: dict[str, float] = {}
-    for name in ("sqlite", "pg", "pg2", "sqlite@base", "pg@base", "pg2@base"):
-        value = best(name)
-        if echo and value:
-            out[f"{name}/echo"] = round(value / echo, 3)
+    for ceiling in ("echo", "echo-aio"):
+        echo = best(ceiling)
+        for name in ("sqlite", "pg", "pg2", "sqlite@base", "pg@base", "pg2@base"):
+            value = best(name)
+            if echo and value:
+                out[f"{name}/{ceiling}"] = round(value / echo, 3)
     if best("pg") and best("pg2"):
         out["pg2/pg"] = round(best("pg2") / best("pg"), 3)
     return out
@@ -703,6 +716,7 @@ def print_table(report: dict) -> None:
         ("max_ms", 7),
         ("peak_rss_mb", 12),
         ("bot_cpu_percent", 10),
+        ("bot_cpu_ms_per_update", 7),
         ("errors", 6),
     ]
     print()

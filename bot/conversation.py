@@ -284,12 +284,15 @@ class ConversationService:
         contact, created = await queries.get_or_create_contact(
             session, inbound.channel, inbound.address, lang
         )
-        # stamped now, written with the new state at commit (one UPDATE of the contact)
-        now = utcnow()
+        outcome = await self._step(session, contact, inbound)
+        contact.last_inbound_at = contact.updated_at = utcnow()
+        await queries.save_contact(session, contact)  # one UPDATE, with the new state
+        return outcome
+
+    async def _step(self, session: AsyncSession, contact: Contact, inbound: Inbound) -> Outcome:
         for hook in self.hooks:
             replies = await hook(session, contact, inbound)
             if replies is not None:
-                contact.last_inbound_at = contact.updated_at = now
                 return Outcome(replies=replies)
         state: dict[str, Any] = dict(contact.state or {}) or engine.initial_state(contact.language)
         before_answers = dict(state.get("answers") or {})
@@ -326,7 +329,6 @@ class ConversationService:
                 new_state.get("node"),
                 (new_state.get("answers") or {}).get("status"),
             )
-        contact.last_inbound_at = contact.updated_at = now
         contact.state = new_state
         contact.language = new_state.get("lang", contact.language)
         return Outcome(replies=replies, chosen_label=result.chosen_label)

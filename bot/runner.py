@@ -41,6 +41,7 @@ def make_telegram(core: Core) -> TelegramChannel | None:
         core.service,
         api_url=core.settings.telegram_api_url,
         concurrency=core.settings.telegram_concurrency,
+        http=core.settings.telegram_http,
         on_unreachable=unreachable,
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import time
 from functools import lru_cache
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -35,7 +36,10 @@ class Settings(BaseSettings):
     telegram_bot_username: str | None = None
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
-    telegram_concurrency: int = 8
+    telegram_concurrency: int = 32
+    # the HTTP client under python-telegram-bot: aiohttp (bot/channels/telegram_http.py) or
+    # PTB's own httpx one
+    telegram_http: Literal["aiohttp", "httpx"] = "aiohttp"
 
     # WhatsApp Cloud API
     whatsapp_access_token: SecretStr | None = None

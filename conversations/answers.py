@@ -90,16 +90,59 @@ def match_multi(
 
 
 _MONTHS = {
-    **{m: i for i, m in enumerate(
-        ["januari", "februari", "maret", "april", "mei", "juni", "juli", "agustus",
-         "september", "oktober", "november", "desember"], start=1)},
-    **{m: i for i, m in enumerate(
-        ["january", "february", "march", "april", "may", "june", "july", "august",
-         "september", "october", "november", "december"], start=1)},
-    **{m: i for i, m in enumerate(
-        ["jan", "feb", "mar", "apr", "mei", "jun", "jul", "agu", "sep", "okt", "nov", "des"],
-        start=1)},
-    "agt": 8, "ags": 8, "aug": 8, "oct": 10, "dec": 12, "may": 5,
+    **{
+        m: i
+        for i, m in enumerate(
+            [
+                "januari",
+                "februari",
+                "maret",
+                "april",
+                "mei",
+                "juni",
+                "juli",
+                "agustus",
+                "september",
+                "oktober",
+                "november",
+                "desember",
+            ],
+            start=1,
+        )
+    },
+    **{
+        m: i
+        for i, m in enumerate(
+            [
+                "january",
+                "february",
+                "march",
+                "april",
+                "may",
+                "june",
+                "july",
+                "august",
+                "september",
+                "october",
+                "november",
+                "december",
+            ],
+            start=1,
+        )
+    },
+    **{
+        m: i
+        for i, m in enumerate(
+            ["jan", "feb", "mar", "apr", "mei", "jun", "jul", "agu", "sep", "okt", "nov", "des"],
+            start=1,
+        )
+    },
+    "agt": 8,
+    "ags": 8,
+    "aug": 8,
+    "oct": 10,
+    "dec": 12,
+    "may": 5,
 }
 
 

@@ -115,12 +115,51 @@ async def preload_contacts(session: AsyncSession, keys: list[tuple[str, str]]) -
         by_channel.setdefault(channel, []).append(address)
     preloaded: dict[tuple[str, str], Contact | None] = session.info.setdefault(PRELOADED, {})
     preloaded.update(dict.fromkeys(keys))  # None: no such contact yet
+    stmt = _prebuilt(session, "preload_contacts", _preload_contacts_stmt)
     for channel, addresses in by_channel.items():
-        rows = await session.execute(
-            select(Contact).where(Contact.channel == channel, Contact.address.in_(addresses))
-        )
+        rows = await session.execute(stmt, {"channel": channel, "addresses": addresses})
         for contact in rows.scalars():
             preloaded[(contact.channel, contact.address)] = contact
+
+
+def _preload_contacts_stmt(_dialect: str) -> Any:
+    return select(Contact).where(
+        Contact.channel == bindparam("channel"),
+        Contact.address.in_(bindparam("addresses", expanding=True)),
+    )
+
+
+# what the conversation shell changes on a contact (never the outreach columns)
+_SAVED_CONTACT_COLUMNS = (
+    "state",
+    "language",
+    "alumnus_id",
+    "response_id",
+    "refused_at",
+    "last_inbound_at",
+    "updated_at",
+)
+
+
+def _save_contact_stmt(_dialect: str) -> Any:
+    table = Contact.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("contact_id", type_=table.c.id.type))
+        .values({n: bindparam(n, type_=table.c[n].type) for n in _SAVED_CONTACT_COLUMNS})
+    )
+
+
+async def save_contact(session: AsyncSession, contact: Contact) -> None:
+    """Write what the shell changes on a contact in one prebuilt UPDATE, and take the object
+    out of the session (the unit of work has nothing left to flush for it)."""
+    if contact.id is None:  # new in this transaction: insert it first
+        await session.flush()
+    params = {n: getattr(contact, n) for n in _SAVED_CONTACT_COLUMNS}
+    params["contact_id"] = contact.id
+    stmt = _prebuilt(session, "save_contact", _save_contact_stmt)
+    await (await session.connection()).execute(stmt, params)
+    session.expunge(contact)
 
 
 async def get_or_create_contact(

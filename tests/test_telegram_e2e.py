@@ -166,6 +166,31 @@ async def test_every_status_branch_by_link_taps_and_typing(bot, fake_api, branch
     assert edits and all("✓" in (c.params.get("text") or "") for c in edits)
 
 
+async def test_the_whole_questionnaire_over_ptbs_own_httpx_transport(fake_api, db_url, db):
+    """TELEGRAM_HTTP=httpx: python-telegram-bot's own HTTP client instead of aiohttp."""
+    settings = make_settings(
+        db_url,
+        telegram_bot_token=fake_api.token,
+        telegram_api_url=fake_api.url,
+        telegram_http="httpx",
+    )
+    under_test = await BotUnderTest(settings).start()
+    try:
+        request = under_test.telegram.bot.request
+        assert type(request).__name__ == "HTTPXRequest"
+        chat = TelegramChat(fake_api, 5090)
+        await onboard_with_link(under_test, chat, ADI)
+        steps, expected = BRANCHES["wirausaha"]
+        text = ""
+        for how, value in steps:
+            text = await (chat.tap(value) if how == "tap" else chat.send(value))
+        assert "Terima kasih, jawaban Anda sudah tersimpan" in text
+        [(response, answers)] = await under_test.responses(ADI)
+        assert answers == expected
+    finally:
+        await under_test.stop()
+
+
 async def test_four_inputs_from_link_to_status_question(bot, fake_api):
     chat = TelegramChat(fake_api, 5002)
     fake_api.push_text(5002, f"/start {bot.codes[ADI]}")  # opening the link is not an input

@@ -33,6 +33,7 @@ from bot import metrics
 from bot.channels.base import SendResult, SendStatus, Template, attachment_bytes
 from bot.channels.ordering import KeyedSequencer
 from bot.channels.reply_ids import action_reply_id, choice_reply_id, decode_reply_id
+from bot.channels.telegram_http import AiohttpRequest
 from bot.conversation import ConversationService
 from conversations.types import Inbound, InputKind, Outcome, Reply
 
@@ -192,7 +193,8 @@ class TelegramChannel:
         service: ConversationService,
         *,
         api_url: str = "https://api.telegram.org",
-        concurrency: int = 8,
+        concurrency: int = 32,
+        http: str = "aiohttp",
         on_unreachable: UnreachableCallback | None = None,
     ) -> None:
         self.service = service
@@ -204,8 +206,12 @@ class TelegramChannel:
             .base_url(f"{api_url}/bot")
             .base_file_url(f"{api_url}/file/bot")
             .concurrent_updates(PerChatUpdateProcessor(max(1, concurrency)))
-            .connection_pool_size(max(8, concurrency * 2))
         )
+        pool = max(8, concurrency + 8)  # every update in flight, plus outreach sends
+        if http == "aiohttp":  # see bot/channels/telegram_http.py
+            builder = builder.request(AiohttpRequest(pool)).get_updates_request(AiohttpRequest(1))
+        else:
+            builder = builder.connection_pool_size(pool)
         self.application: Application = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
