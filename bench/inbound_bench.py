@@ -313,6 +313,16 @@ class Proc:
         self.stop()
         raise RuntimeError(f"{self.name} did not start; see {self.log.name}")
 
+    def cpu_split(self) -> tuple[float, float]:
+        """(user, system) CPU seconds of the process so far."""
+        if self.ps is not None:
+            t = self.ps.cpu_times()
+            return t.user, t.system
+        with open(f"/proc/{self.popen.pid}/stat") as f:
+            parts = f.read().rsplit(")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        return int(parts[11]) / tick, int(parts[12]) / tick
+
     def cpu_seconds(self) -> float:
         if self.ps is not None:
             t = self.ps.cpu_times()
@@ -550,12 +560,14 @@ async def scenario(
             await asyncio.sleep(1.0)
         load_before = loadavg()
         cpu0 = [p.cpu_seconds() for p in procs]
+        split0 = [p.cpu_split() for p in procs]
         self0 = sum(os.times()[:2])
         if rate:
             run = await fixed_rate(people, rate, max_seconds)
         else:
             run = await closed_loop(people, max_seconds)
         cpu = [p.cpu_seconds() - c for p, c in zip(procs, cpu0, strict=True)]
+        system = [p.cpu_split()[1] - c[1] for p, c in zip(procs, split0, strict=True)]
         self_cpu = sum(os.times()[:2]) - self0
         unexpected = sum(api.unexpected for api in apis)
         extra: dict[str, Any] = {
@@ -566,6 +578,10 @@ async def scenario(
             "offered_rate": rate,
             "unexpected_messages": unexpected,
             "driver_cpu_percent": round(100 * self_cpu / run.seconds) if run.seconds else None,
+            # of the bot CPU time, the share spent in the kernel (system calls, wake-ups)
+            "bot_system_cpu_share": [
+                round(sy / c, 2) if c else None for sy, c in zip(system, cpu, strict=True)
+            ],
             # other jobs on the machine skew every figure: the 1/5/15-min load, before and after
             "loadavg": [load_before, loadavg()],
         }

@@ -26,6 +26,8 @@ sys.path.insert(0, os.environ.get("JEJAK_ROOT") or str(Path(__file__).resolve().
 from bot.app import build_core  # noqa: E402
 from bot.runner import make_telegram  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from bot.staff import install as install_staff_router  # noqa: E402
+from bot.vacancy_hooks import install as install_vacancy_hooks  # noqa: E402
 
 
 def _timed(stats: dict[str, list[float]], name: str, fn):
@@ -74,6 +76,8 @@ async def main() -> None:
     telegram = make_telegram(core)
     if telegram is None:
         raise SystemExit("TELEGRAM_BOT_TOKEN is not set")
+    install_staff_router(core)  # as `jejak run` does: every message passes these hooks
+    install_vacancy_hooks(core)
     stats: dict[str, list[float]] = {}
     if os.environ.get("BENCH_TIMING"):  # where a handler's time goes (printed to stderr)
         core.service.handle = _timed(stats, "service.handle", core.service.handle)

@@ -62,11 +62,24 @@ class BatchSession(AsyncSession):
     """The session of one group-commit batch. A hook that commits (e.g. redeeming a staff
     code) only flushes here: the batch commits once, after every message in it."""
 
+    _batch_connection: Any = None
+
     async def commit(self) -> None:
         await self.flush()
 
     async def commit_batch(self) -> None:
+        self._batch_connection = None
         await super().commit()
+
+    async def connection(self, **kwargs: Any) -> Any:
+        """The batch's one connection, looked up once (the Core statements of every message
+        ask for it: each lookup is a trip through SQLAlchemy's greenlet bridge). Not inside a
+        SAVEPOINT: asking the session is what emits it."""
+        if kwargs or self.in_nested_transaction():
+            return await super().connection(**kwargs)
+        if self._batch_connection is None:
+            self._batch_connection = await super().connection()
+        return self._batch_connection
 
 
 @dataclasses.dataclass

@@ -10,11 +10,15 @@ up to 100 ms per retry (measured in bench/: 4-6x the throughput of colliding wri
 statement (BEGIN IMMEDIATE) and, while inside, runs that connection's statements on the event
 loop's thread instead of aiosqlite's (about 20 thread round trips per inbound message saved; see
 bench/README.md, "Inbound"). Holding the write lock, none of them can wait for another writer.
+The BEGIN itself runs on the event loop's thread too when the lock is free at once (busy
+timeout 0 for that one statement); only when another process holds it does it wait, on
+aiosqlite's thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -101,10 +105,11 @@ class Database:
             yield
             return
         connection = await session.connection()
-        await connection.exec_driver_sql("BEGIN IMMEDIATE")  # may wait: on aiosqlite's thread
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
         inline = isinstance(driver, InlineSqliteConnection) and self.sqlite_inline
+        if not (inline and driver.begin_immediate_now()):  # another process writes: wait
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")  # on aiosqlite's thread
         if inline:
             driver.inline = True
         try:
@@ -119,12 +124,33 @@ class Database:
         await self.engine.dispose()
 
 
+BUSY_TIMEOUT_MS = 30000  # how long a SQLite statement waits for another writer
+
+
 class InlineSqliteConnection(aiosqlite.Connection):
     """An aiosqlite connection that runs its calls directly (on the caller's thread) while
     `inline` is set. Only for a connection whose transaction holds the write lock, with no call
     of its own queued on its thread; every SQLite connection of a Database is one of these."""
 
     inline = False
+
+    def begin_immediate_now(self) -> bool:
+        """BEGIN IMMEDIATE on the caller's thread if the write lock is free at once; False
+        (nothing begun) when another process holds it: the caller then waits for it on
+        aiosqlite's thread, never on the event loop."""
+        conn = self._connection
+        if conn is None:
+            return False
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return False
+            raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return True
 
     async def _execute(self, fn, *args, **kwargs):
         if self.inline and self._connection is not None:
@@ -138,7 +164,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         driver.__class__ = InlineSqliteConnection
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.invitations import normalise_code
 from storage.models import Alumnus, Answer, Contact, InboundEvent, Invitation, Response, utcnow
@@ -116,17 +117,28 @@ async def preload_contacts(session: AsyncSession, keys: list[tuple[str, str]]) -
     preloaded: dict[tuple[str, str], Contact | None] = session.info.setdefault(PRELOADED, {})
     preloaded.update(dict.fromkeys(keys))  # None: no such contact yet
     stmt = _prebuilt(session, "preload_contacts", _preload_contacts_stmt)
+    connection = await session.connection()
     for channel, addresses in by_channel.items():
-        rows = await session.execute(stmt, {"channel": channel, "addresses": addresses})
-        for contact in rows.scalars():
-            preloaded[(contact.channel, contact.address)] = contact
+        rows = await connection.execute(stmt, {"channel": channel, "addresses": addresses})
+        for row in rows.mappings():
+            preloaded[(row["channel"], row["address"])] = _detached_contact(row)
 
 
 def _preload_contacts_stmt(_dialect: str) -> Any:
-    return select(Contact).where(
-        Contact.channel == bindparam("channel"),
-        Contact.address.in_(bindparam("addresses", expanding=True)),
+    table = Contact.__table__
+    return select(table).where(
+        table.c.channel == bindparam("channel", type_=table.c.channel.type),
+        table.c.address.in_(bindparam("addresses", expanding=True)),
     )
+
+
+def _detached_contact(row: Any) -> Contact:
+    """A Contact built from a Core row, outside the session (no ORM loading or identity-map
+    work): the shell reads and sets its attributes and writes it back with `save_contact`."""
+    contact = Contact.__mapper__.class_manager.new_instance()
+    for name, value in row.items():
+        set_committed_value(contact, name, value)
+    return contact
 
 
 # what the conversation shell changes on a contact (never the outreach columns)
@@ -159,7 +171,8 @@ async def save_contact(session: AsyncSession, contact: Contact) -> None:
     params["contact_id"] = contact.id
     stmt = _prebuilt(session, "save_contact", _save_contact_stmt)
     await (await session.connection()).execute(stmt, params)
-    session.expunge(contact)
+    if contact in session:
+        session.expunge(contact)
 
 
 async def get_or_create_contact(
