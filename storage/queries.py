@@ -15,7 +15,6 @@ from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.invitations import normalise_code
 from storage.models import Alumnus, Answer, Contact, InboundEvent, Invitation, Response, utcnow
@@ -116,10 +115,15 @@ async def preload_contacts(session: AsyncSession, keys: list[tuple[str, str]]) -
         by_channel.setdefault(channel, []).append(address)
     preloaded: dict[tuple[str, str], Contact | None] = session.info.setdefault(PRELOADED, {})
     preloaded.update(dict.fromkeys(keys))  # None: no such contact yet
-    stmt = _prebuilt(session, "preload_contacts", _preload_contacts_stmt)
+    many = _prebuilt(session, "preload_contacts", _preload_contacts_stmt)
+    one = _prebuilt(session, "preload_contact", _preload_contact_stmt)
     connection = await session.connection()
     for channel, addresses in by_channel.items():
-        rows = await connection.execute(stmt, {"channel": channel, "addresses": addresses})
+        if len(addresses) == 1:  # no IN list to render for one chat
+            params = {"channel": channel, "address": addresses[0]}
+            rows = await connection.execute(one, params)
+        else:
+            rows = await connection.execute(many, {"channel": channel, "addresses": addresses})
         for row in rows.mappings():
             preloaded[(row["channel"], row["address"])] = _detached_contact(row)
 
@@ -132,12 +136,19 @@ def _preload_contacts_stmt(_dialect: str) -> Any:
     )
 
 
+def _preload_contact_stmt(_dialect: str) -> Any:
+    table = Contact.__table__
+    return select(table).where(
+        table.c.channel == bindparam("channel", type_=table.c.channel.type),
+        table.c.address == bindparam("address", type_=table.c.address.type),
+    )
+
+
 def _detached_contact(row: Any) -> Contact:
     """A Contact built from a Core row, outside the session (no ORM loading or identity-map
     work): the shell reads and sets its attributes and writes it back with `save_contact`."""
     contact = Contact.__mapper__.class_manager.new_instance()
-    for name, value in row.items():
-        set_committed_value(contact, name, value)
+    contact.__dict__.update(row)  # loaded values, as the ORM keeps them (no change history)
     return contact
 
 
