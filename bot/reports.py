@@ -3,7 +3,7 @@
 Plain text only (no Markdown), so the same strings work on Telegram, WhatsApp and the console.
 Long texts are split into several messages under `max_len` characters, at line boundaries.
 
-The strings live in `TEXTS` for now; they are meant to move into the message catalogue.
+The strings are in the message catalogue (conversations/messages.yaml, keys `report.*`).
 Phone numbers are shown only to the staff member asking and never logged.
 """
 
@@ -11,175 +11,49 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
+from typing import Any
 
+from conversations.messages import LANGUAGES, catalogue
 from storage.reports import AnsweredEntry, ClassSummary, RecapRow, recap_totals
 
 MAX_MESSAGE_LEN = 4096  # Telegram and WhatsApp text messages
 
-TEXTS: dict[str, dict[str, object]] = {
-    "id": {
-        "summary_title": "📋 Ringkasan {kelas} (lulus {year})",
-        "summary_title_noyear": "📋 Ringkasan {kelas}",
-        "summary_counts": "Lulusan: {graduates} · Sudah menjawab: {answered} ({rate})",
-        "summary_empty": "Tidak ada lulusan di kelas ini pada daftar.",
-        "status_heading": "Status saat ini:",
-        "nonresponders_heading": "Belum menjawab ({n}):",
-        "all_answered": "Semua lulusan sudah menjawab. 🎉",
-        "at_question": "berhenti di: {question}",
-        "no_phone": "tanpa nomor",
-        "reasons": {
-            "never_opened": "Belum membuka undangan",
-            "started": "Sudah mulai, belum selesai",
-            "unreachable": "Tidak dapat dihubungi",
-            "stopped": "Minta berhenti (STOP)",
-            "refused": "Tidak bersedia ikut",
-        },
-        "statuses": {
-            "bekerja": "Bekerja",
-            "wirausaha": "Wirausaha",
-            "melanjutkan": "Kuliah / melanjutkan",
-            "kursus": "Kursus / pelatihan",
-            "mencari_kerja": "Belum bekerja, sedang mencari",
-            "tidak_mencari": "Belum bekerja, tidak mencari",
-            "?": "Tidak diketahui",
-        },
-        "questions": {
-            "consent_tracer": "persetujuan",
-            "identity": "identitas",
-            "consent_vacancies": "persetujuan lowongan",
-            "status": "status",
-            "employer": "nama tempat kerja",
-            "job_title": "jabatan",
-            "employer_type": "jenis tempat kerja",
-            "work_location": "lokasi kerja",
-            "start_month": "bulan mulai",
-            "job_channel": "cara mendapat kerja",
-            "income": "penghasilan",
-            "relevance": "kesesuaian jurusan",
-            "business_field": "bidang usaha",
-            "workers": "jumlah pekerja",
-            "institution": "nama kampus",
-            "study_program": "program studi",
-            "level": "jenjang",
-            "provider": "penyelenggara kursus",
-            "field": "bidang kursus",
-            "goal": "tujuan kursus",
-            "searching_months": "lama mencari",
-            "obstacles": "kendala",
-            "willing_to_relocate": "bersedia pindah",
-            "reason": "alasan",
-            "school_feedback": "saran untuk sekolah",
-        },
-        "changes_heading": "Sejak {since}: {n} jawaban baru",
-        "changes_none": "Sejak {since}: belum ada jawaban baru.",
-        "changes_update": "memperbarui",
-        "recap_title": "📊 Rekap lulusan {year}",
-        "recap_empty": "Belum ada data lulusan.",
-        "recap_line1": "{jurusan}: {graduates} lulusan, {responders} menjawab ({rate})",
-        "recap_line2": "B {b} · M {m} · W {w} · Kursus {kursus} · Mencari {mencari} · "
-        "Tidak mencari {tidak}",
-        "recap_line3": "BMW {bmw} · Relevan {relevant} · Masa tunggu (median) {waiting}",
-        "recap_all": "Semua jurusan",
-        "months": "{n} bln",
-        "na": "–",
-        "chart_title": "Keterserapan lulusan {year}",
-        "chart_xlabel": "Jumlah lulusan",
-        "chart_series": {
-            "bekerja": "Bekerja",
-            "melanjutkan": "Melanjutkan",
-            "wirausaha": "Wirausaha",
-            "kursus": "Kursus",
-            "mencari_kerja": "Mencari kerja",
-            "tidak_mencari": "Tidak mencari",
-            "none": "Belum menjawab",
-        },
-    },
-    "en": {
-        "summary_title": "📋 Summary of {kelas} (class of {year})",
-        "summary_title_noyear": "📋 Summary of {kelas}",
-        "summary_counts": "Graduates: {graduates} · Answered: {answered} ({rate})",
-        "summary_empty": "No graduates of this class on the roster.",
-        "status_heading": "Current status:",
-        "nonresponders_heading": "Not answered yet ({n}):",
-        "all_answered": "Every graduate has answered. 🎉",
-        "at_question": "stopped at: {question}",
-        "no_phone": "no number",
-        "reasons": {
-            "never_opened": "Never opened the invitation",
-            "started": "Started, not finished",
-            "unreachable": "Unreachable",
-            "stopped": "Asked to stop (STOP)",
-            "refused": "Declined to take part",
-        },
-        "statuses": {
-            "bekerja": "Working",
-            "wirausaha": "Own business",
-            "melanjutkan": "Studying",
-            "kursus": "Course / training",
-            "mencari_kerja": "Not working, looking",
-            "tidak_mencari": "Not working, not looking",
-            "?": "Unknown",
-        },
-        "questions": {
-            "consent_tracer": "consent",
-            "identity": "identity",
-            "consent_vacancies": "vacancy consent",
-            "status": "status",
-            "employer": "employer",
-            "job_title": "job title",
-            "employer_type": "employer type",
-            "work_location": "work location",
-            "start_month": "start month",
-            "job_channel": "how they found the job",
-            "income": "income",
-            "relevance": "fit with major",
-            "business_field": "business field",
-            "workers": "workers",
-            "institution": "institution",
-            "study_program": "study programme",
-            "level": "level",
-            "provider": "course provider",
-            "field": "course field",
-            "goal": "course goal",
-            "searching_months": "time searching",
-            "obstacles": "obstacles",
-            "willing_to_relocate": "willing to relocate",
-            "reason": "reason",
-            "school_feedback": "feedback for the school",
-        },
-        "changes_heading": "Since {since}: {n} new answers",
-        "changes_none": "Since {since}: no new answers yet.",
-        "changes_update": "updated",
-        "recap_title": "📊 Graduate recap {year}",
-        "recap_empty": "No graduate data yet.",
-        "recap_line1": "{jurusan}: {graduates} graduates, {responders} answered ({rate})",
-        "recap_line2": "B {b} · M {m} · W {w} · Course {kursus} · Looking {mencari} · "
-        "Not looking {tidak}",
-        "recap_line3": "BMW {bmw} · Relevant {relevant} · Waiting (median) {waiting}",
-        "recap_all": "All majors",
-        "months": "{n} mo",
-        "na": "–",
-        "chart_title": "Graduate destinations, class of {year}",
-        "chart_xlabel": "Graduates",
-        "chart_series": {
-            "bekerja": "Working",
-            "melanjutkan": "Studying",
-            "wirausaha": "Own business",
-            "kursus": "Course",
-            "mencari_kerja": "Looking for work",
-            "tidak_mencari": "Not looking",
-            "none": "Not answered",
-        },
-    },
-}
+
+class _Group:
+    """One group of report texts (`report.<group>.<code>` in the catalogue), looked up by code."""
+
+    def __init__(self, group: str, lang: str) -> None:
+        self.prefix, self.lang = f"report.{group}.", lang
+
+    def get(self, code: str, default: str) -> str:
+        return catalogue().get(self.prefix + code, self.lang, default) or default
+
+    def __getitem__(self, code: str) -> str:
+        return catalogue().t(self.prefix + code, self.lang)
+
+
+class _Texts:
+    """The report texts of one language, from the message catalogue (`report.*`): a plain name
+    gives the template (callers fill it with .format), a group gives a `_Group`."""
+
+    GROUPS = frozenset({"reasons", "statuses", "questions", "chart_series"})
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.GROUPS:
+            return _Group(name, self.lang)
+        return catalogue().t("report." + name, self.lang)
+
 
 STATUS_ORDER = ("bekerja", "melanjutkan", "wirausaha", "kursus", "mencari_kerja", "tidak_mencari")
 # shown with the phone number: the ones a teacher should chase (not STOP or refusals)
 REACHABLE_REASONS = frozenset({"never_opened", "started", "unreachable"})
 
 
-def _t(lang: str) -> dict:
-    return TEXTS.get(lang) or TEXTS["id"]
+def _t(lang: str) -> _Texts:
+    return _Texts(lang if lang in LANGUAGES else "id")
 
 
 def _pct(value: float | None, lang: str) -> str:
@@ -453,7 +327,6 @@ def recap_chart_png(
 
 __all__ = [
     "MAX_MESSAGE_LEN",
-    "TEXTS",
     "changes_lines",
     "format_class_summary",
     "format_digest",
