@@ -403,3 +403,49 @@ async def test_reminders_and_dispatch_keep_each_schools_quiet_hours(two, fake_tg
     assert after["701"].status == "sent"
     assert after["702"].status == "pending"
     assert after["702"].not_before.replace(tzinfo=UTC) == WIT_MORNING
+
+
+async def test_regional_lowongan_by_chat_reaches_every_covered_school(two):
+    """A regional member's /lowongan (the guided chat) publishes to the job-seekers of every
+    school they cover, each message in that graduate's own school's name; a school's BKK
+    member's /lowongan reaches only their school."""
+    t = two.test
+    install_vacancy_hooks(two)
+    await job_seeker(two, "Ani Suryani", "701")
+    await job_seeker(two, "Budi Wenda", "702")
+    async with two.db.session() as s:
+        await staff_store.add_staff(
+            s, t["a"], role="regional", name="Disnaker", telegram_id="910", covers=["*"]
+        )
+        await staff_store.add_staff(s, t["b"], role="bkk", name="Pak B", telegram_id="911")
+
+    async def lowongan(chat: str, position: str, reach: int) -> None:
+        deadline = (date.today() + timedelta(days=10)).strftime("%d-%m-%Y")
+        steps = [
+            ("/lowongan", "Nama perusahaan"),
+            ("PT Lintas Papua", "Posisi"),
+            (position, "Jurusan"),
+            ("tkj", "Lokasi"),
+            ("Jayapura", "Batas lamaran"),
+            (deadline, "Cara melamar"),
+            ("-", f"Kirim ke {reach} lulusan"),
+            ("YA", f"diterbitkan: {reach} pesan"),
+        ]
+        for text_in, expected in steps:
+            out = await send(two, Inbound("telegram", chat, InputKind.TEXT, text=text_in))
+            assert expected in out, (text_in, out)
+
+    await lowongan("910", "Teknisi Jaringan", 2)
+    rows = await outbox_rows(two)
+    by_person = {r.alumnus_id: r for r in rows if "Teknisi Jaringan" in json.dumps(r.payload)}
+    assert sorted(by_person) == sorted([t["ids"]["Ani Suryani"], t["ids"]["Budi Wenda"]])
+    budi, ani = by_person[t["ids"]["Budi Wenda"]], by_person[t["ids"]["Ani Suryani"]]
+    assert (budi.school_id, ani.school_id) == (t["b"], t["a"])
+    assert NAME_B in json.dumps(budi.payload) and NAME_A not in json.dumps(budi.payload)
+    assert NAME_A in json.dumps(ani.payload) and NAME_B not in json.dumps(ani.payload)
+
+    await lowongan("911", "Operator", 1)  # school B's own BKK: only B's job-seeker
+    rows = await outbox_rows(two)
+    assert [r.alumnus_id for r in rows if "Operator" in json.dumps(r.payload)] == [
+        t["ids"]["Budi Wenda"]
+    ]
