@@ -55,3 +55,15 @@ def test_bad_flag_is_refused_clearly(tmp_path):
     result = run_demo(tmp_path, "", "--lang", "fr")
     assert result.returncode != 0
     assert "--lang must be id or en" in result.stderr
+
+
+def test_console_shows_an_attachment_by_name():
+    from bot.channels.console import render
+    from conversations.types import Attachment, Option, Reply
+
+    chart = Attachment(kind="photo", filename="rekap-2025.png", mime="image/png", data=b"png")
+    text = render(Reply(text="Rekap 2025", attachment=chart))
+    assert text.splitlines() == ["Rekap 2025", "  [foto: rekap-2025.png]"]
+    sheet = Attachment(kind="document", filename="lulusan.xlsx", mime="x", data=b"x")
+    choice = Reply(text="Q?", options=(Option("a", "Ya", "Ya"),), attachment=sheet)
+    assert render(choice).splitlines() == ["Q?", "  [dokumen: lulusan.xlsx]", "  1. Ya"]

@@ -33,6 +33,9 @@ def to_inbound(line: str, address: str, seq: int) -> Inbound:
 
 def render(reply: Reply) -> str:
     lines = [reply.text]
+    if reply.attachment is not None:  # the terminal shows what a chat app would attach
+        kind = "foto" if reply.attachment.kind == "photo" else "dokumen"
+        lines.append(f"  [{kind}: {reply.attachment.filename}]")
     for number, option in enumerate(reply.options, start=1):
         lines.append(f"  {number}. {option.label}")
     return "\n".join(lines)
