@@ -7,11 +7,11 @@ advisory lock when several processes share a database).
 
 Group commit: `handle()` queues the message and waits; a writer task takes everything waiting
 (up to `batch_cap`), handles them in one transaction (their event ids recorded in one
-statement, the contacts read in one and written at commit), commits once and hands every
-message its Outcome. When a message raises, nothing of that attempt is kept and the batch is
-redone with each message in its own SAVEPOINT: the failing one is rolled back to its savepoint
-and its caller gets the exception; the others commit. Nothing waits for company: an
-idle writer starts on the first message. SQLite has one writer task (it allows one writer; the
+statement, their contacts read in one, each contact written back with one UPDATE), commits
+once and hands every message its Outcome. When a message raises, nothing of that attempt is
+kept and the batch is redone with each message in its own SAVEPOINT: the failing one is rolled
+back to its savepoint and its caller gets the exception; the others commit. Nothing waits for
+company: an idle writer starts on the first message. SQLite has one writer task (it allows one writer; the
 batch runs inside `db.writer()`, shared with the dispatcher), PostgreSQL a few (`writers`), each
 on its own connection, each batch taking its people's advisory locks in one sorted statement.
 Per-transaction cost (session, BEGIN, COMMIT, lock hand-over, contact reads) is paid once per
@@ -51,10 +51,10 @@ from storage.schools import SchoolDirectory
 
 log = logging.getLogger(__name__)
 
-# A hook gets the first look at an inbound message (staff commands, vacancy buttons). It returns
-# replies when it handled the message, or None to let the questionnaire engine have it.
 COMPLETIONS = "jejak.completions"  # session.info: questionnaires completed in this transaction
 
+# A hook gets the first look at an inbound message (staff commands, vacancy buttons). It returns
+# replies when it handled the message, or None to let the questionnaire engine have it.
 Hook = Callable[[AsyncSession, Contact, Inbound], Awaitable[list[Reply] | None]]
 
 
