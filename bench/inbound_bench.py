@@ -325,12 +325,7 @@ class Proc:
         return int(parts[11]) / tick, int(parts[12]) / tick
 
     def cpu_seconds(self) -> float:
-        if self.ps is not None:
-            t = self.ps.cpu_times()
-            return t.user + t.system
-        with open(f"/proc/{self.popen.pid}/stat") as f:
-            parts = f.read().rsplit(")", 1)[1].split()
-        return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(self.cpu_split())
 
     def peak_rss_mb(self) -> float | None:
         try:

@@ -11,9 +11,10 @@ statement, their contacts read in one, each contact written back with one UPDATE
 once and hands every message its Outcome. When a message raises, nothing of that attempt is
 kept and the batch is redone with each message in its own SAVEPOINT: the failing one is rolled
 back to its savepoint and its caller gets the exception; the others commit. Nothing waits for
-company: an idle writer starts on the first message. SQLite has one writer task (it allows one writer; the
-batch runs inside `db.writer()`, shared with the dispatcher), PostgreSQL a few (`writers`), each
-on its own connection, each batch taking its people's advisory locks in one sorted statement.
+company: an idle writer starts on the first message. SQLite has one writer task (it allows one
+writer; the batch runs inside `db.writer()`, shared with the dispatcher), PostgreSQL a few
+(`writers`), each on its own connection, each batch taking its people's advisory locks in one
+sorted statement.
 Per-transaction cost (session, BEGIN, COMMIT, lock hand-over, contact reads) is paid once per
 batch instead of once per message; see bench/README.md, "Inbound".
 

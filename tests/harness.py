@@ -26,6 +26,7 @@ from bot.app import Core, build_core
 from bot.runner import Running, make_telegram
 from bot.runner import start as start_process
 from bot.settings import Settings
+from conversations.types import Inbound, InputKind
 from storage.invitations import ensure_invitations
 from storage.models import Alumnus, Answer, Contact, Delivery, Response
 from storage.roster import import_roster
@@ -44,6 +45,17 @@ from tests.fakes.graph_api import (
 from tests.fakes.telegram_api import FakeBotApi
 
 SAMPLE_ROSTER = Path(str(resources.files("bot").joinpath("sample_roster.csv")))
+
+
+def start_inbound(address: str, external_id: str) -> Inbound:
+    """A Telegram `/start` (no code) from `address`, as the channel hands it to the shell."""
+    return Inbound(
+        channel="telegram",
+        address=address,
+        kind=InputKind.START,
+        text="/start",
+        external_id=external_id,
+    )
 
 
 def make_settings(db_url: str, **overrides: Any) -> Settings:

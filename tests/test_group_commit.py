@@ -21,7 +21,7 @@ from storage.invitations import ensure_invitations
 from storage.models import Contact, InboundEvent, Response
 from storage.roster import import_roster
 from tests.fakes.telegram_api import FakeBotApi
-from tests.harness import BotUnderTest, TelegramChat, make_settings
+from tests.harness import BotUnderTest, TelegramChat, make_settings, start_inbound
 
 pytestmark = pytest.mark.postgres
 
@@ -42,16 +42,6 @@ def failing_hook(addresses: set[str], text: str | None = None):
     return hook
 
 
-def start(address: str, external_id: str) -> Inbound:
-    return Inbound(
-        channel="telegram",
-        address=address,
-        kind=InputKind.START,
-        text="/start",
-        external_id=external_id,
-    )
-
-
 async def committed_ids(db: Database) -> set[str]:
     async with db.session() as s:
         return set((await s.execute(select(InboundEvent.external_id))).scalars())
@@ -69,13 +59,15 @@ async def test_one_failing_message_rolls_back_alone_in_a_shared_batch(db_url, db
         assert service.group_commit
         service.add_hook(failing_hook({"bad"}))
         # warm up: the school directory is loaded, so every handle() below queues at once
-        first = await service.handle(start("100", "e:100"))
+        first = await service.handle(start_inbound("100", "e:100"))
         assert first.replies and not first.duplicate
         batches = service.group_stats.batches
 
-        inbounds = [start(str(200 + i), f"e:{200 + i}") for i in range(30)]
-        inbounds.insert(10, start("bad", "e:bad"))
-        inbounds.append(start("999", "e:205"))  # another chat with an already-queued event id
+        inbounds = [start_inbound(str(200 + i), f"e:{200 + i}") for i in range(30)]
+        inbounds.insert(10, start_inbound("bad", "e:bad"))
+        inbounds.append(
+            start_inbound("999", "e:205")
+        )  # another chat with an already-queued event id
         results = await asyncio.gather(
             *(service.handle(i) for i in inbounds), return_exceptions=True
         )
@@ -101,10 +93,10 @@ async def test_one_failing_message_rolls_back_alone_in_a_shared_batch(db_url, db
         assert "bad" not in addresses and "999" not in addresses
 
         # a redelivered event is a duplicate; the failed chat works once the fault is gone
-        again = await service.handle(start("210", "e:210"))
+        again = await service.handle(start_inbound("210", "e:210"))
         assert again.duplicate and not again.replies
         service.hooks.clear()
-        retry = await service.handle(start("bad", "e:bad"))
+        retry = await service.handle(start_inbound("bad", "e:bad"))
         assert not retry.duplicate and retry.replies
         assert "bad" in await contact_addresses(db)
     finally:
@@ -117,7 +109,7 @@ async def test_a_batch_without_failures_is_one_plain_transaction(db_url, db):
     bot = await BotUnderTest(make_settings(db_url)).start(seed=False)
     try:
         service = bot.core.service
-        await service.handle(start("100", "e:100"))  # warm up (school directory loaded)
+        await service.handle(start_inbound("100", "e:100"))  # warm up (school directory loaded)
         savepoints = 0
 
         def count_savepoints(*_args: Any) -> None:
@@ -125,9 +117,11 @@ async def test_a_batch_without_failures_is_one_plain_transaction(db_url, db):
             savepoints += 1
 
         event.listen(bot.core.db.engine.sync_engine, "savepoint", count_savepoints)
-        inbounds = [start(str(300 + i), f"e:{300 + i}") for i in range(20)]
-        inbounds.append(start("399", "e:305"))  # same event id as chat 305, later in the batch
-        inbounds.append(start("398", "e:100"))  # an event id committed before
+        inbounds = [start_inbound(str(300 + i), f"e:{300 + i}") for i in range(20)]
+        inbounds.append(
+            start_inbound("399", "e:305")
+        )  # same event id as chat 305, later in the batch
+        inbounds.append(start_inbound("398", "e:100"))  # an event id committed before
         results = await asyncio.gather(*(service.handle(i) for i in inbounds))
         by_address = dict(zip([i.address for i in inbounds], results, strict=True))
         assert savepoints == 0
@@ -178,7 +172,7 @@ async def test_a_completion_in_a_redone_batch_is_counted_once(db_url, db):
         before = metrics.COMPLETIONS.get(channel="telegram")
         last, failed = await asyncio.gather(
             service.handle(text("lewati", 6)),
-            service.handle(start("bad", "e:bad")),
+            service.handle(start_inbound("bad", "e:bad")),
             return_exceptions=True,
         )
         assert isinstance(failed, Boom)

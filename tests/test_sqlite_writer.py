@@ -11,20 +11,9 @@ import time
 
 from sqlalchemy import select
 
-from conversations.types import Inbound, InputKind
 from storage.db import BUSY_TIMEOUT_MS, InlineSqliteConnection
 from storage.models import Contact, InboundEvent
-from tests.harness import BotUnderTest, make_settings
-
-
-def start(address: str, external_id: str) -> Inbound:
-    return Inbound(
-        channel="telegram",
-        address=address,
-        kind=InputKind.START,
-        text="/start",
-        external_id=external_id,
-    )
+from tests.harness import BotUnderTest, make_settings, start_inbound
 
 
 async def test_a_message_waits_for_another_processs_write_lock_without_blocking_the_loop(
@@ -33,7 +22,7 @@ async def test_a_message_waits_for_another_processs_write_lock_without_blocking_
     bot = await BotUnderTest(make_settings(db_url)).start(seed=False)
     try:
         service = bot.core.service
-        await service.handle(start("100", "e:100"))  # warm up: a free lock, begun inline
+        await service.handle(start_inbound("100", "e:100"))  # warm up: a free lock, begun inline
 
         path = db_url.split("///", 1)[1]
         other = sqlite3.connect(path, check_same_thread=False)  # "another process"
@@ -56,7 +45,7 @@ async def test_a_message_waits_for_another_processs_write_lock_without_blocking_
 
         tick_task = asyncio.create_task(ticker())
         started = time.monotonic()
-        outcome = await service.handle(start("200", "e:200"))
+        outcome = await service.handle(start_inbound("200", "e:200"))
         waited = time.monotonic() - started
         await tick_task
         other.close()
