@@ -164,6 +164,11 @@ async def test_every_status_branch_by_link_taps_and_typing(bot, fake_api, branch
     # the tapped message lost its keyboard and shows the choice
     edits = fake_api.calls("editMessageText")
     assert edits and all("✓" in (c.params.get("text") or "") for c in edits)
+    # every tap was answered (answerCallbackQuery goes out alongside the commit, so the last
+    # one may still be in flight when the reply arrives)
+    taps = len(fake_api.callback_answers()) + len(fake_api.unanswered_callbacks())
+    await fake_api.await_calls("answerCallbackQuery", taps)
+    assert taps >= 3 and fake_api.unanswered_callbacks() == []
 
 
 async def test_the_whole_questionnaire_over_ptbs_own_httpx_transport(fake_api, db_url, db):

@@ -20,6 +20,7 @@ from typing import Any
 
 from telegram import (
     BotCommand,
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -320,19 +321,33 @@ class TelegramChannel:
         metrics.update_handled(CHANNEL, outcome)
 
     async def _handle_update(self, update: Update) -> str:
+        """One update. Bot API calls that do not depend on each other go out together: a tap's
+        answerCallbackQuery while the answer is committed, the tapped message's edit with the
+        reply. Against the real Bot API each round trip is 50-200 ms, so a tap costs one round
+        trip after the commit instead of three."""
+        answering = None
         if update.callback_query is not None:
-            with contextlib.suppress(TelegramError):
-                await update.callback_query.answer()
-        inbound = to_inbound(update, self.bot.id)
-        if inbound is None:
-            await self._maybe_group_hint(update)
-            return "ignored"
-        outcome = await self.service.handle(inbound)
-        if outcome.duplicate:
-            return "duplicate"
-        await self._mark_tapped(update, outcome)
-        await self.send_replies(inbound.address, outcome.replies)
-        return "processed"
+            answering = asyncio.create_task(_answer(update.callback_query))
+        try:
+            inbound = to_inbound(update, self.bot.id)
+            if inbound is None:
+                await self._maybe_group_hint(update)
+                return "ignored"
+            outcome = await self.service.handle(inbound)
+            if outcome.duplicate:
+                return "duplicate"
+            results = await asyncio.gather(
+                self._mark_tapped(update, outcome),
+                self.send_replies(inbound.address, outcome.replies),
+                return_exceptions=True,  # both finish before the chat's next update starts
+            )
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            return "processed"
+        finally:
+            if answering is not None:
+                await answering
 
     async def _maybe_group_hint(self, update: Update) -> None:
         message = update.message
@@ -480,6 +495,12 @@ class TelegramChannel:
             code, result = type(exc).__name__, "retry"
         self.last_send_error = f"{code} at {_iso(time.time())}"
         metrics.send_attempt(CHANNEL, seconds, result, code)
+
+
+async def _answer(query: CallbackQuery) -> None:
+    """Stop the tapped button's spinner; a failure there is cosmetic."""
+    with contextlib.suppress(TelegramError):
+        await query.answer()
 
 
 def _chat_id(address: str) -> int | str:

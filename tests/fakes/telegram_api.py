@@ -658,6 +658,11 @@ class FakeBotApi(Recorder):
             if callback_query_id is None or c.params.get("callback_query_id") == callback_query_id
         ]
 
+    def unanswered_callbacks(self) -> list[str]:
+        """Ids of the pushed button taps the bot never answered (the spinner would keep going)."""
+        with self._lock:
+            return [qid for qid, state in self._callbacks.items() if not state["answered"]]
+
     @property
     def webhook(self) -> dict:
         with self._lock:
