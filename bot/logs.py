@@ -69,6 +69,15 @@ _SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     ),
     # webhook signature and secret-token headers as they may appear in dumps
     (re.compile(r"(?i)\bsha256=[0-9a-f]{16,}"), "sha256=[redacted]"),
+    # PostgreSQL error details quote the rows and keys a statement touched (names, answers):
+    # "Failing row contains (...)" to the end of its line, "Key (nisn)=(...) already exists"
+    (re.compile(r"(Failing row contains )\(.*"), r"\1([row])"),
+    (
+        re.compile(
+            r"(Key \([^)]*\)=)\(.*?\)(?=\s+(?:already exists|is not present|is still)|$)", re.M
+        ),
+        r"\1([value])",
+    ),
 ]
 
 # Phones: Indonesian mobiles (08.., 628.., +628..) and any +<country> number; single spaces,

@@ -55,7 +55,9 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = normalise_url(url)
         parsed = make_url(self.url)
-        kwargs: dict = {"echo": echo}
+        # hide_parameters: a database error's text (logged with its traceback) never carries
+        # the statement's values -- names, birth dates, answers the log filter cannot recognise
+        kwargs: dict = {"echo": echo, "hide_parameters": True}
         if parsed.get_backend_name() == "sqlite":
             db_path = parsed.database
             if db_path and db_path != ":memory:":

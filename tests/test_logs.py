@@ -58,6 +58,9 @@ def json_lines(buf: io.StringIO) -> list[dict]:
         ("typed 17-03-2005 as birth date", "17-03-2005", "[date]"),
         ("typed 7-3-2005 as birth date", "7-3-2005", "[date]"),
         ("typed 17 Maret 2005", "17 Maret 2005", "[date]"),
+        ("DETAIL:  Failing row contains (7, 1, Budi (Ari) Santoso, null).", "Budi", "([row])"),
+        ("DETAIL:  Key (school_id, name)=(1, Siti (Ani)) already exists.", "Siti", "([value])"),
+        ("DETAIL:  Key (email)=(siti@contoh.id) is not present in table", "siti@", "([value])"),
         ("telegram user 5123456789 started", "5123456789", "[nisn]"),
         ("telegram chat 123456789 blocked us", "123456789", "[id]"),
         ("group -1001234567890 ignored", "1001234567890", "[id]"),
@@ -228,3 +231,35 @@ def test_pseudonym_is_stable_keyed_and_survives_redaction():
     set_pseudonym_key("k2")
     assert pseudonym(5123456789) != a
     set_pseudonym_key(None)
+
+
+@pytest.mark.postgres
+async def test_a_logged_database_error_carries_no_statement_values(restore_logging, db):
+    """A failing INSERT logged with its traceback: SQLAlchemy would append the parameters (a
+    name, a birth date), which no redaction pattern can recognise as personal."""
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from storage.models import Alumnus
+
+    buf = capture("json")
+    row = {
+        "school_id": 999_999,  # no such school: the foreign key (or NOT NULL) fails
+        "nisn": "0012345678",
+        "name": "Budi Santoso Wiryawan",
+        "birth_date": date(2005, 3, 17),
+        "kelas": None,
+        "jurusan": "TKJ",
+        "graduation_year": 2024,
+    }
+    async with db.session() as session:
+        with pytest.raises(IntegrityError):
+            try:
+                await session.execute(insert(Alumnus), [row])
+            except IntegrityError:
+                logging.getLogger("jejak.test").exception("roster write failed")
+                raise
+    (rec,) = json_lines(buf)
+    assert "IntegrityError" in rec["exc"] and "hidden" in rec["exc"]
+    for value in ("Budi Santoso", "2005", "0012345678", "TKJ"):
+        assert value not in buf.getvalue(), value
