@@ -40,7 +40,8 @@ class WebDeps:
     whatsapp_verify_token: str | None = None
     telegram: Any = None  # bot.channels.telegram.TelegramChannel (webhook mode)
     telegram_secret: str | None = None
-    channel_health: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    # name -> async check (the channel's `health`): a report with "ok": False makes it 503
+    channel_health: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = field(default_factory=dict)
     extra_routes: list[BaseRoute] = field(default_factory=list)
     on_request: Callable[[str, int], Awaitable[None] | None] | None = None
 
@@ -104,7 +105,10 @@ def create_app(deps: WebDeps) -> Starlette:
             return PlainTextResponse("error", status_code=500)
         return PlainTextResponse("ok")
 
-    async def healthz(_request: Request) -> Response:
+    async def healthz(request: Request) -> Response:
+        """200 when the database and every channel are fine, else 503. `?only=database`: the
+        database alone, for a load balancer (a worker whose database works serves both
+        channels' webhooks even when one platform rejects its token)."""
         body: dict[str, Any] = {"status": "ok"}
         try:
             async with deps.db.session() as session:
@@ -113,7 +117,13 @@ def create_app(deps: WebDeps) -> Starlette:
         except Exception as exc:  # noqa: BLE001  (report any failure as unhealthy)
             body["database"] = f"error: {type(exc).__name__}"
             body["status"] = "degraded"
-        body["channels"] = {name: check() for name, check in deps.channel_health.items()}
+        if request.query_params.get("only") == "database":
+            return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+        names = list(deps.channel_health)
+        reports = await asyncio.gather(*(deps.channel_health[name]() for name in names))
+        body["channels"] = dict(zip(names, reports, strict=True))
+        if any(report.get("ok") is False for report in reports):
+            body["status"] = "degraded"
         code = 200 if body["status"] == "ok" else 503
         return JSONResponse(body, status_code=code)
 

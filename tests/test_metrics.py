@@ -210,10 +210,35 @@ async def test_healthz_reports_database_and_channel(running, fake_api):
             "polling": True,
             "last_update_at": None,
             "last_send_at": None,
+            "ok": True,
         }
         await TelegramChat(fake_api, 8004).send("/start")
         telegram = (await client.get(url)).json()["channels"]["telegram"]
         assert telegram["last_update_at"] and telegram["last_send_at"]
+
+
+async def test_healthz_is_503_once_the_bot_api_rejects_the_token(running, fake_api):
+    """A revoked token leaves the process running and polling (PTB keeps retrying); only asking
+    the Bot API tells. The answer is reused for the probe's ttl: one getMe per ttl."""
+    url = f"http://127.0.0.1:{running.web.port}/healthz"
+    async with httpx.AsyncClient() as client:
+        before = len(fake_api.calls("getMe"))
+        for _ in range(3):
+            assert (await client.get(url)).status_code == 200
+        assert len(fake_api.calls("getMe")) - before <= 1  # cached within the ttl (30 s)
+        fake_api.token = "123456:REVOKED-BY-BOTFATHER"  # the old token now gets 401
+        running.telegram.probe.ttl = 0  # ask again now rather than in 30 s
+        resp = await client.get(url)
+    assert resp.status_code == 503
+    body = resp.json()
+    assert body["status"] == "degraded" and body["database"] == "ok"
+    telegram = body["channels"]["telegram"]
+    assert telegram["ok"] is False and "TELEGRAM_BOT_TOKEN" in telegram["error"]
+    assert fake_api.token.split(":")[1] not in resp.text
+    async with httpx.AsyncClient() as client:  # what a load balancer asks: the database only
+        database_only = await client.get(url, params={"only": "database"})
+    assert database_only.status_code == 200
+    assert database_only.json() == {"status": "ok", "database": "ok"}
 
 
 async def test_whatsapp_updates_and_sends_are_counted(db_url, db):

@@ -117,7 +117,23 @@ async def test_webhook_registered_with_secret_and_a_whole_questionnaire(webhook_
     telegram = health["channels"]["telegram"]
     assert telegram["mode"] == "webhook" and telegram["running"] is True
     assert telegram["last_update_at"] and telegram["last_send_at"]
+    assert telegram["ok"] is True and telegram["pending_updates"] == 0
     assert health["database"] == "ok"
+
+
+async def test_healthz_is_503_when_the_webhook_was_deleted_elsewhere(webhook_bot, fake_api):
+    """Someone calls deleteWebhook (or setWebhook to another URL) with the token: the process
+    runs on, but no update will ever arrive. /healthz says so and how to fix it."""
+    running, _codes = webhook_bot
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(url(running, "/healthz"))).status_code == 200
+        bot_api = f"{fake_api.url}/bot{fake_api.token}"
+        assert (await client.post(f"{bot_api}/deleteWebhook")).json()["ok"] is True
+        running.telegram.probe.ttl = 0  # ask the Bot API again now rather than in 30 s
+        resp = await client.get(url(running, "/healthz"))
+    assert resp.status_code == 503
+    telegram = resp.json()["channels"]["telegram"]
+    assert telegram["ok"] is False and "TELEGRAM_WEBHOOK_URL" in telegram["error"]
 
 
 async def test_redelivered_update_is_answered_once(webhook_bot, fake_api):

@@ -104,6 +104,20 @@ async def test_verification_handshake_and_health(bot):
     body = health.json()
     assert body["status"] == "ok" and body["database"] == "ok"
     assert body["channels"]["whatsapp"]["mode"] == "webhook"
+    assert body["channels"]["whatsapp"]["ok"] is True
+    assert body["channels"]["whatsapp"]["quality_rating"] == "GREEN"
+
+
+async def test_healthz_is_503_once_the_graph_api_rejects_the_access_token(bot, graph):
+    """An expired or revoked access token: webhooks still arrive and are answered 200, but
+    nothing can be sent. /healthz asks the Graph API for the phone number and says so."""
+    graph.access_token = "ROTATED-IN-META"
+    bot.running.whatsapp.probe.ttl = 0  # ask again now rather than within the 30 s cache
+    health = await bot.http.get(f"{bot.base_url}/healthz")
+    assert health.status_code == 503
+    whatsapp = health.json()["channels"]["whatsapp"]
+    assert whatsapp["ok"] is False and "WHATSAPP_ACCESS_TOKEN" in whatsapp["error"]
+    assert [c.status for c in graph.calls("phone_get")][-1] == 401
 
 
 async def test_wrong_or_missing_signature_is_refused_and_nothing_stored(bot, graph):

@@ -27,12 +27,20 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, MessageLimit
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, TypeHandler
 
 from bot import metrics
 from bot.channels.base import SendResult, SendStatus, Template, attachment_bytes
 from bot.channels.ordering import KeyedSequencer
+from bot.channels.probe import CachedProbe
 from bot.channels.reply_ids import action_reply_id, choice_reply_id, decode_reply_id
 from bot.channels.telegram_http import AiohttpRequest
 from bot.conversation import ConversationService
@@ -221,6 +229,8 @@ class TelegramChannel:
         self.last_update_at: float | None = None
         self.last_send_at: float | None = None
         self.last_send_error: str | None = None
+        self.webhook_url: str | None = None
+        self.probe = CachedProbe(self._check)
 
     @property
     def bot(self):
@@ -253,7 +263,7 @@ class TelegramChannel:
             drop_pending_updates=False,
         )
         await app.start()
-        self.mode = "webhook"
+        self.mode, self.webhook_url = "webhook", url
 
     async def enqueue_json(self, data: dict) -> None:
         """One update posted to the webhook endpoint: queued for the same handler as polling."""
@@ -277,7 +287,9 @@ class TelegramChannel:
             update, self._on_update(update, None)
         )
 
-    def health(self) -> dict[str, Any]:
+    async def health(self) -> dict[str, Any]:
+        """For /healthz: `ok` is false when the process stopped polling or the Bot API refuses
+        the token or no longer has this server's webhook (see `_check`)."""
         app = self.application
         info: dict[str, Any] = {"mode": self.mode, "running": bool(app.running)}
         if self.mode == "polling":
@@ -286,7 +298,34 @@ class TelegramChannel:
         info["last_send_at"] = _iso(self.last_send_at)
         if self.last_send_error:
             info["last_send_error"] = self.last_send_error
+        info.update(await self.probe())
+        if not info["running"] or info.get("polling") is False:
+            info.update(ok=False, error=f"not running ({self.mode})")
         return info
+
+    async def _check(self) -> dict[str, Any]:
+        """One Bot API call: getWebhookInfo in webhook mode (is the webhook still ours?),
+        getMe otherwise (is the token still accepted?)."""
+        try:
+            if self.mode != "webhook":
+                await self.bot.get_me()
+                return {"ok": True}
+            info = await self.bot.get_webhook_info()
+        except (InvalidToken, Forbidden):
+            return {"ok": False, "error": "the Bot API rejects the token: TELEGRAM_BOT_TOKEN"}
+        except TelegramError as exc:
+            return {"ok": False, "error": f"Bot API not reachable: {type(exc).__name__}"}
+        result: dict[str, Any] = {"ok": True, "pending_updates": info.pending_update_count}
+        if info.url != self.webhook_url:
+            result.update(
+                ok=False,
+                error="the Bot API's webhook is not TELEGRAM_WEBHOOK_URL (changed or deleted "
+                "elsewhere); restart Jejak to register it again",
+            )
+        if info.last_error_message:
+            when = info.last_error_date.isoformat() if info.last_error_date else "?"
+            result["last_webhook_error"] = f"{info.last_error_message} ({when})"
+        return result
 
     async def stop(self) -> None:
         app = self.application

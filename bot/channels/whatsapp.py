@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from bot import metrics
 from bot.channels.base import SendResult, SendStatus, Template, attachment_bytes
 from bot.channels.ordering import KeyedSequencer
+from bot.channels.probe import CachedProbe
 from bot.channels.whatsapp_api import WhatsAppClient, WhatsAppError
 from bot.channels.whatsapp_events import ParsedWebhook, StatusUpdate
 from bot.channels.whatsapp_render import MAX_BUTTONS
@@ -61,14 +62,17 @@ class WhatsAppChannel:
         self._sequencer = KeyedSequencer()
         self._tasks: set[asyncio.Task] = set()
         self.last_update_at: float | None = None  # for /healthz
+        self.probe = CachedProbe(client.check)
 
-    def health(self) -> dict:
-        """For /healthz: webhook mode, background work queued, last message in and out."""
+    async def health(self) -> dict:
+        """For /healthz: webhook mode, background work queued, last message in and out, and
+        whether the Graph API accepts the access token for this phone number (`ok`)."""
         from bot.channels.telegram import _iso
 
         return {
             "mode": "webhook",
             "running": True,
+            **(await self.probe()),
             "in_progress": len(self._tasks),
             "last_update_at": _iso(self.last_update_at),
             "last_send_at": _iso(getattr(self.client, "last_send_at", None)),

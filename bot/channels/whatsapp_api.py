@@ -329,6 +329,29 @@ class WhatsAppClient:
             raise WhatsAppError(SendResult(SendStatus.FAILED, error_code="no_id", error="no id"))
         raise WhatsAppError(self._api_failure(response, "media", 0))
 
+    # --- health ------------------------------------------------------------------------------
+
+    async def check(self) -> dict[str, Any]:
+        """For /healthz: does the Graph API accept the token for this phone number? One GET of
+        the phone number (its quality rating comes along: RED means Meta may limit sending)."""
+        try:
+            response = await self._http.get(
+                f"/{self.phone_number_id}", params={"fields": "id,quality_rating"}
+            )
+        except httpx.HTTPError as exc:
+            return {"ok": False, "error": f"Graph API not reachable: {type(exc).__name__}"}
+        if response.status_code == 200:
+            data = response.json() if response.content else {}
+            rating = data.get("quality_rating") if isinstance(data, dict) else None
+            return {"ok": True, **({"quality_rating": rating} if rating else {})}
+        error = _graph_error(response)
+        if error.code in AUTH_CODES or response.status_code == 401:
+            return {"ok": False, "error": "the Graph API rejects WHATSAPP_ACCESS_TOKEN"}
+        return {
+            "ok": False,
+            "error": f"Graph API error {error.code or response.status_code}: {error.message}"[:200],
+        }
+
     # --- failures ------------------------------------------------------------------------------
 
     def _transport_failure(self, what: str, exc: Exception, kind: Any, attempt: int) -> SendResult:

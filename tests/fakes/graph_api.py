@@ -24,6 +24,7 @@ Public API
       "accepted"). Mark-as-read ({"status":"read","message_id":…}) -> {"success": true}.
     POST /{id}/media (multipart: file, type, messaging_product) -> {"id": "<media id>"}.
     GET /{media_id} -> {"url", "mime_type", "sha256", "file_size", "id", "messaging_product"};
+    GET /{phone_number_id} -> {"id", "quality_rating"} (`.quality_rating`, default "GREEN");
     GET /media-download/{media_id} -> the bytes.
     Errors have Meta's shape: {"error": {"message": "(#CODE) title", "type": "OAuthException",
       "code": CODE, "error_data": {"messaging_product": "whatsapp", "details": …},
@@ -42,7 +43,8 @@ Public API
         # recipient within pair_window seconds -> 131056 (HTTP 400)
     register_template(name, language, body_params=0)
   observing:
-    calls(kind=None) -> list[GraphCall]   kind: "message" | "read" | "media" | "media_get"
+    calls(kind=None) -> list[GraphCall]   kind: "message" | "read" | "media" | "media_get" |
+                                          "phone_get"
     sent(to=None) -> list[GraphCall]      successful messages (not read receipts)
     errors(code=None) -> list[GraphCall]  failed calls
     texts(to=None) -> list[str]
@@ -410,6 +412,7 @@ class FakeGraphApi(Recorder):
         super().__init__()
         self.access_token = access_token
         self.phone_number_id = phone_number_id
+        self.quality_rating = "GREEN"
         self.enforce_24h = enforce_24h
         self.clock = clock
         self.api_version = api_version
@@ -659,13 +662,13 @@ class FakeGraphApi(Recorder):
         if len(segments) == 2 and segments[1] == "media" and req.method == "POST":
             kind = "media"
         elif len(segments) == 1 and req.method == "GET":
-            kind = "media_get"
+            kind = "media_get" if segments[0] in self._media else "phone_get"
         elif not (len(segments) == 2 and segments[1] == "messages" and req.method == "POST"):
             return _error_body(100, 400, f"Unknown path components: {req.path}")
         payload = req.json if isinstance(req.json, dict) else dict(req.form)
         if kind == "message" and payload.get("status") == "read":
             kind = "read"
-        pnid = segments[0] if kind != "media_get" else None
+        pnid = segments[0] if kind != "media_get" else None  # phone_get: checked as an id
         now = time.monotonic()
         with self._lock:
             call = GraphCall(next(self._seq), kind, pnid, payload, dict(req.files), now)
@@ -701,6 +704,10 @@ class FakeGraphApi(Recorder):
             return self._upload(req)
         if call.kind == "media_get":
             return self._media_info(req.path.rstrip("/").rsplit("/", 1)[-1])
+        if call.kind == "phone_get":  # the business phone number (Jejak's /healthz check)
+            return Response.json(
+                {"id": call.phone_number_id, "quality_rating": self.quality_rating}
+            )
         if call.kind == "read":
             if not call.payload.get("message_id"):
                 return _error_body(100, 400, "Param message_id is required")
