@@ -38,6 +38,7 @@ DOCKERFILE = DEPLOY / "Dockerfile"
 ENTRYPOINT = DEPLOY / "docker-entrypoint.sh"
 COMPOSE = DEPLOY / "compose.yaml"
 UNIT = DEPLOY / "jejak.service"
+WORKER_UNIT = DEPLOY / "jejak@.service"
 CADDYFILE = DEPLOY / "Caddyfile"
 ENV_EXAMPLE = ROOT / ".env.example"
 
@@ -408,16 +409,41 @@ def test_systemd_unit_content():
         assert needle in text.splitlines(), needle
 
 
-def test_systemd_unit_verifies(tmp_path):
+def _directives(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def test_the_worker_template_is_the_unit_plus_its_port():
+    """deploy/jejak@.service (several workers) may differ from jejak.service only in its
+    description and HTTP_PORT, so a fix to one cannot miss the other."""
+    unit, worker = _directives(UNIT.read_text()), _directives(WORKER_UNIT.read_text())
+    extra = [line for line in worker if line not in unit]
+    assert extra == [
+        "Description=Jejak tracer-study chatbot (Telegram, WhatsApp), worker %i",
+        "Environment=HTTP_PORT=808%i",
+    ]
+    assert [line for line in unit if line not in worker] == [
+        "Description=Jejak tracer-study chatbot (Telegram, WhatsApp)"
+    ]
+    assert worker.index("Environment=HTTP_PORT=808%i") > worker.index(
+        "EnvironmentFile=/etc/jejak/jejak.env"
+    )
+
+
+@pytest.mark.parametrize(
+    ("unit", "name"), [(UNIT, "jejak.service"), (WORKER_UNIT, "jejak@1.service")]
+)
+def test_systemd_unit_verifies(tmp_path, unit, name):
     if not shutil.which("systemd-analyze"):
         pytest.skip("systemd-analyze is not installed here")
-    result = _verify_unit(UNIT)
+    path = tmp_path / name  # an instance name, so that %i is expanded in the template
+    path.write_text(unit.read_text())
+    result = _verify_unit(path)
     output = result.stdout + result.stderr
     if result.returncode != 0 and "/opt/jejak/venv/bin/jejak" in output:
         # this machine has no /opt/jejak: verify a copy whose commands exist
-        copy = tmp_path / "jejak.service"
-        copy.write_text(UNIT.read_text().replace("/opt/jejak/venv/bin/jejak", shutil.which("true")))
-        result = _verify_unit(copy)
+        path.write_text(unit.read_text().replace("/opt/jejak/venv/bin/jejak", shutil.which("true")))
+        result = _verify_unit(path)
         output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "Unknown" not in output and "unknown" not in output, output
