@@ -42,10 +42,11 @@ from tests.fakes.telegram_api import FakeBotApi
 from tests.test_telegram_e2e import BRANCHES
 
 ROOT = Path(__file__).resolve().parent.parent
-PEOPLE = int(
-    os.environ.get("JEJAK_SCALE_PEOPLE", "120")
-)  # conversations pushed through the two workers
-BROADCAST = 260  # outbox rows (more than one dispatcher page of 200: both workers claim)
+# conversations pushed through the two workers (the issue: "a few hundred")
+PEOPLE = int(os.environ.get("JEJAK_SCALE_PEOPLE", "300"))
+# outbox rows: everyone above plus 40 chats that never wrote (more than one dispatcher page of
+# 200, so both workers claim)
+BROADCAST = max(260, PEOPLE + 40)
 RATE = 30  # Telegram's global limit (messages per second): the bot's setting, the fake enforces it
 STEP_TIMEOUT = 45.0
 DUPLICATE_EVERY = 5  # every 5th update is posted to both workers at once
