@@ -30,11 +30,14 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## Regenerate the initial migration from storage/models.py (pre-release only: no deployed
-## database exists yet, so the schema is still one migration).
+## A new Alembic migration for what storage/models.py has that the newest migration does not:
+## make schema REV=0003 MSG="what changes". Read and adjust what it writes (data fixes, both
+## SQLite and PostgreSQL). Migrations already released are never rewritten.
 schema: $(STAMP)
-	rm -f storage/migrations/versions/0001_initial_schema.py /tmp/jejak-schema.db
-	cd storage && DATABASE_URL=sqlite+aiosqlite:////tmp/jejak-schema.db ../$(BIN)/alembic -c alembic.ini revision --autogenerate -m "initial schema" --rev-id 0001
+	@test -n "$(REV)" && test -n "$(MSG)" || { echo 'usage: make schema REV=0003 MSG="what changes"'; exit 2; }
+	rm -f /tmp/jejak-schema.db
+	cd storage && DATABASE_URL=sqlite+aiosqlite:////tmp/jejak-schema.db ../$(BIN)/alembic -c alembic.ini upgrade head
+	cd storage && DATABASE_URL=sqlite+aiosqlite:////tmp/jejak-schema.db ../$(BIN)/alembic -c alembic.ini revision --autogenerate -m "$(MSG)" --rev-id $(REV)
 	rm -f /tmp/jejak-schema.db
 	$(BIN)/ruff check --fix -q storage/migrations/versions || true
 	$(BIN)/ruff format -q storage/migrations/versions

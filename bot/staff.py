@@ -1,7 +1,9 @@
 """Staff commands in chat: one hook that the conversation shell runs before the questionnaire.
 
 - A staff invitation code ("S-ABCD234XYZ", typed, pasted as a link, or the Telegram deep link
-  `/start S-...`) links the chat to a staff role (storage.staff.redeem_invitation).
+  `/start S-...`) links the chat to a staff role (storage.staff.redeem_invitation). One chat,
+  one staff identity: a chat already linked is told so, or, for a code of another school,
+  role or person, told its current link and how to have it removed; the code stays unused.
 - `/ringkasan [KELAS] [TAHUN]`: a teacher sees their own classes (storage.staff.classes_for);
   BKK and admin see an overview of every class of a cohort, or any one class in detail.
 - `/rekap [TAHUN]` (BKK, admin): the recap text per graduation year and major, then the chart
@@ -42,7 +44,7 @@ from bot.reports import format_class_summary, format_recap, recap_chart_png, spl
 from conversations.types import Attachment, Inbound, InputKind, Reply
 from storage import staff as staff_store
 from storage.db import Database
-from storage.models import Alumnus, Contact, Staff, utcnow
+from storage.models import Alumnus, Contact, School, Staff, utcnow
 from storage.reports import ClassSummary, class_summary, current_response_join, school_recap
 
 log = logging.getLogger(__name__)
@@ -292,8 +294,11 @@ class StaffRouter:
     async def link(
         self, session: AsyncSession, contact: Contact, inbound: Inbound, code: str
     ) -> list[Reply]:
+        """Redeem a staff code. One chat, one staff identity: a chat that already belongs to a
+        staff member is told so, and a code for another school, role or person is refused
+        with the current link named and how to change it (the code stays unused)."""
         lang = self.lang(contact)
-        member = await staff_store.redeem_invitation(
+        result = await staff_store.redeem_invitation(
             session,
             code,
             contact.channel,
@@ -301,23 +306,65 @@ class StaffRouter:
             display_name=inbound.display_name,
             now=self.clock(),
         )
+        member = result.staff
         if member is None:
             # unknown, used and expired codes all get this one answer
             return [Reply(self.t(lang, "staff.code_invalid"))]
-        log.info("staff %s linked a %s chat (role %s)", member.id, contact.channel, member.role)
+        role = self.t(lang, f"staff.role.{member.role}")
+        if result.outcome == "linked":
+            log.info("staff %s linked a %s chat (role %s)", member.id, contact.channel, member.role)
+            scope = await self.scope(session, member, lang)
+            linked = self.t(lang, "staff.linked", role=role, name=member.name, scope=scope)
+            return [Reply(linked), *await self.help(session, member, lang)]
+        school = await session.get(School, member.school_id)
+        if result.outcome == "conflict":
+            log.info(
+                "staff %s: a %s chat's staff code refused (the chat holds role %s)",
+                member.id,
+                contact.channel,
+                member.role,
+            )
+            text = self.t(
+                lang,
+                "staff.link_refused",
+                role=role,
+                name=member.name,
+                school=school.name,
+                id=member.id,
+                npsn=school.npsn,
+            )
+            return [Reply(text)]
+        text = self.t(
+            lang,
+            "staff.already_linked",
+            role=role,
+            name=member.name,
+            school=school.name,
+            scope=await self.scope(session, member, lang),
+        )
+        if result.fresh:
+            text += "\n\n" + self.t(lang, "staff.code_kept")
+        return [Reply(text), *await self.help(session, member, lang)]
+
+    async def scope(self, session: AsyncSession, member: Staff, lang: str) -> str:
+        """ "Kelas: ..." (the classes the member sees), or for a regional member the schools
+        its vacancies go to."""
+        if member.role == "regional":
+            covers = member.covers or []
+            if "*" in covers:
+                schools = self.t(lang, "staff.all_schools")
+            else:
+                names = await session.execute(
+                    select(School.name).where(School.npsn.in_(covers)).order_by(School.name)
+                )
+                schools = ", ".join(names.scalars()) or self.t(lang, "staff.none")
+            return self.t(lang, "staff.scope.schools", schools=schools)
         if staff_store.is_school_wide(member):
             classes = self.t(lang, "staff.all_classes")
         else:
             mine = await staff_store.classes_for(session, member)
             classes = ", ".join(mine) if mine else self.t(lang, "staff.none")
-        linked = self.t(
-            lang,
-            "staff.linked",
-            role=self.t(lang, f"staff.role.{member.role}"),
-            name=member.name,
-            classes=classes,
-        )
-        return [Reply(linked), *await self.help(session, member, lang)]
+        return self.t(lang, "staff.scope.classes", classes=classes)
 
     # -- /bantuan_staf --
     async def help(self, session: AsyncSession, member: Staff, lang: str) -> list[Reply]:

@@ -33,29 +33,30 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def upgrade(db: Database) -> None:
-    """Bring the schema to the newest migration (idempotent; safe when several processes start
-    at once: an advisory lock on PostgreSQL, a lock file next to a SQLite database)."""
+async def upgrade(db: Database, revision: str = "head") -> None:
+    """Bring the schema to the newest migration, or to `revision` (tests of a migration start
+    from the one before it). Idempotent; safe when several processes start at once: an
+    advisory lock on PostgreSQL, a lock file next to a SQLite database."""
     database_file = process_lock.sqlite_file(db.url)
     if database_file is None or fcntl is None:
-        await _upgrade_locked(db)
+        await _upgrade_locked(db, revision)
         return
     lock_file = database_file.with_name(database_file.name + ".migrate-lock")
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_file, "a+") as handle:  # noqa: ASYNC230  (a local lock file, instant)
         await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_EX)
         try:
-            await _upgrade_locked(db)
+            await _upgrade_locked(db, revision)
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-async def _upgrade_locked(db: Database) -> None:
+async def _upgrade_locked(db: Database, revision: str = "head") -> None:
 
     def _upgrade(connection) -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
     async with db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -165,12 +165,29 @@ class Delivery(SQLModel, table=True):
 
 
 class Staff(SQLModel, table=True):
-    """A school staff member who may use staff commands (admin, BKK, homeroom teacher)."""
+    """A school staff member who may use staff commands (admin, BKK, homeroom teacher).
+
+    One chat, one staff identity: a Telegram id or WhatsApp number belongs to at most one
+    active (not removed) member (the partial unique indexes, migration 0002)."""
 
     __tablename__ = "staff"
     __table_args__ = (
         Index("ix_staff_telegram_id", "telegram_id"),
         Index("ix_staff_whatsapp", "whatsapp"),
+        Index(
+            "uq_staff_active_telegram",
+            "telegram_id",
+            unique=True,
+            sqlite_where=text("removed_at IS NULL AND telegram_id IS NOT NULL"),
+            postgresql_where=text("removed_at IS NULL AND telegram_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_staff_active_whatsapp",
+            "whatsapp",
+            unique=True,
+            sqlite_where=text("removed_at IS NULL AND whatsapp IS NOT NULL"),
+            postgresql_where=text("removed_at IS NULL AND whatsapp IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -9,6 +9,12 @@ who of those schools is interested (`covered_school_ids`). Every read is scoped 
 `school_id` (or, for regional vacancies, by the covered schools): staff never see another
 school's names or counts.
 
+One chat, one staff identity: a Telegram chat id or a WhatsApp number belongs to at most one
+active staff member (a partial unique index guards it, migration 0002). `add_staff` refuses a
+chat that another active member holds; `redeem_invitation` adds to the chat's member only
+what is the same identity (same school, same role, same name: a teacher's classes, a regional
+member's schools) and refuses anything else, leaving the code unused.
+
 Every function takes an open `AsyncSession`; the ones that write say so and commit nothing
 themselves except where noted (`add_staff`, `remove_staff`, `create_invitation` and
 `redeem_invitation` commit, as the CLI and the chat shell call them as one step).
@@ -16,6 +22,7 @@ themselves except where noted (`add_staff`, `remove_staff`, `create_invitation` 
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -27,6 +34,8 @@ from sqlmodel import select
 from storage.invitations import ALPHABET, CODE_LENGTH, code_candidate
 from storage.models import Alumnus, School, Staff, StaffClass, StaffInvitation, utcnow
 
+CHANNEL_LABELS = {"telegram": "Telegram chat", "whatsapp": "WhatsApp number"}
+
 ROLES = ("admin", "bkk", "teacher", "regional")
 SCHOOL_WIDE_ROLES = frozenset({"admin", "bkk"})
 INVITATION_PREFIX = "S-"
@@ -35,6 +44,20 @@ INVITATION_MAX_AGE = timedelta(days=30)
 
 class StaffError(ValueError):
     """A staff operation that cannot be done (bad role, unknown class, ...)."""
+
+
+class ChatTaken(StaffError):
+    """The chat already belongs to another active staff member (`holder`)."""
+
+    def __init__(self, channel: str, address: str, holder: Staff, school: School | None) -> None:
+        self.channel, self.address, self.holder, self.school = channel, address, holder, school
+        where = f"{school.name}, NPSN {school.npsn}" if school else f"school #{holder.school_id}"
+        remove = f"jejak staff remove {holder.id}" + (f" --school {school.npsn}" if school else "")
+        super().__init__(
+            f"{CHANNEL_LABELS.get(channel, channel)} {address} is already linked to staff "
+            f"#{holder.id}: {holder.name} ({holder.role}, {where}). One chat holds one staff "
+            f"role: remove that entry first (`{remove}`), then add again."
+        )
 
 
 def _norm_name(name: str) -> str:
@@ -133,6 +156,10 @@ async def add_staff(
     if not name:
         raise StaffError("A name is required")
     classes = await _check_classes(session, school_id, kelas)
+    for channel, address in (("telegram", telegram_id), ("whatsapp", whatsapp)):
+        holder = await find_staff(session, channel, address) if address else None
+        if holder is not None:
+            raise ChatTaken(channel, address, holder, await session.get(School, holder.school_id))
     staff = Staff(
         school_id=school_id,
         role=role,
@@ -214,7 +241,9 @@ async def create_invitation(
 
 
 async def find_staff(session: AsyncSession, channel: str, address: str) -> Staff | None:
-    """The active staff member behind a chat identity, or None (an alumnus, a stranger)."""
+    """The active staff member behind a chat identity, or None (an alumnus, a stranger).
+
+    At most one (the unique index of migration 0002); the oldest if ever there were more."""
     if channel == "telegram":
         column = Staff.telegram_id
     elif channel == "whatsapp":
@@ -230,6 +259,27 @@ async def find_staff(session: AsyncSession, channel: str, address: str) -> Staff
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Redemption:
+    """What sending a staff code did (`redeem_invitation`).
+
+    `outcome`:
+    - "linked": the chat is now linked: a new member, or the chat's member with the code's
+      classes (teacher) or schools (regional) added. The code is used.
+    - "already": the chat's member already has everything the code gives, or the chat sent the
+      code it redeemed itself again. Nothing changed; a fresh code stays unused.
+    - "conflict": the chat belongs to a member of another school, another role or another
+      name. Nothing changed; the code stays unused (the chat's link must be removed first).
+    - "invalid": unknown, used by another chat, or expired.
+    `staff`: the chat's member (new or extended, or as it is); None when invalid.
+    `fresh`: the code was still unused (and still is unless the outcome is "linked").
+    """
+
+    outcome: str
+    staff: Staff | None = None
+    fresh: bool = False
+
+
 async def redeem_invitation(
     session: AsyncSession,
     code: str,
@@ -239,29 +289,36 @@ async def redeem_invitation(
     display_name: str | None = None,
     now: datetime | None = None,
     max_age: timedelta = INVITATION_MAX_AGE,
-) -> Staff | None:
-    """Link a chat to a staff role with a one-time code (commits).
+) -> Redemption:
+    """Link a chat to a staff role with a one-time code (commits when it links).
 
-    Returns the staff member, or None when the code is unknown, used or expired (the caller says
-    the same thing in every case). If the chat already belongs to an active staff member of the
-    same school, that member gets the invitation's role and classes added instead of a duplicate.
+    One chat, one staff identity: a chat that already belongs to an active member gets the
+    code's additions only when the code is for the same school and role and, if it names
+    someone, the same name (see `Redemption`). Unknown, used and expired codes are all
+    "invalid" (the caller says the same thing in every case).
     """
     if channel not in ("telegram", "whatsapp"):
-        return None
+        return Redemption("invalid")
     now = now or utcnow()
     canonical = normalise_staff_code(code)
     if canonical is None:
-        return None
+        return Redemption("invalid")
     invitation = await session.get(StaffInvitation, canonical)
-    if invitation is None or invitation.used_at is not None:
-        return None
+    if invitation is None:
+        return Redemption("invalid")
+    if invitation.used_at is not None:
+        if invitation.used_by_contact == f"{channel}:{address}":  # their own code, again
+            staff = await find_staff(session, channel, address)
+            if staff is not None:
+                return Redemption("already", staff)
+        return Redemption("invalid")
     created = invitation.created_at
     if created.tzinfo is None:  # SQLite hands back naive UTC
         created = created.replace(tzinfo=now.tzinfo)
     if now - created > max_age:
-        return None
+        return Redemption("invalid")
     staff = await find_staff(session, channel, address)
-    if staff is None or staff.school_id != invitation.school_id:
+    if staff is None:
         staff = Staff(
             school_id=invitation.school_id,
             role=invitation.role,
@@ -272,27 +329,44 @@ async def redeem_invitation(
         )
         session.add(staff)
         await session.flush()
-        existing: set[str] = set()
-    else:
-        staff.role = invitation.role
-        staff.covers = invitation.covers
-        if invitation.name:
-            staff.name = invitation.name
-        existing = set(
-            (
-                await session.execute(
-                    select(StaffClass.kelas).where(StaffClass.staff_id == staff.id)
-                )
-            ).scalars()
-        )
-    for k in invitation.kelas or []:
-        if k not in existing:
+        for k in invitation.kelas or []:
             session.add(StaffClass(staff_id=staff.id, kelas=k))
+    elif (
+        staff.school_id != invitation.school_id
+        or staff.role != invitation.role
+        or (invitation.name and _norm_name(invitation.name) != _norm_name(staff.name))
+    ):
+        return Redemption("conflict", staff, fresh=True)
+    elif not await _extend(session, staff, invitation):
+        return Redemption("already", staff, fresh=True)
     invitation.used_at = now
     invitation.used_by_contact = f"{channel}:{address}"
     await session.commit()
     await session.refresh(staff)
-    return staff
+    return Redemption("linked", staff, fresh=True)
+
+
+async def _extend(session: AsyncSession, staff: Staff, invitation: StaffInvitation) -> bool:
+    """Give `staff` what `invitation` adds for the same identity (a teacher's classes, a
+    regional member's schools); False when it adds nothing."""
+    if staff.role == "teacher":
+        visible = {k.casefold() for k in await classes_for(session, staff)}
+        new = [k for k in invitation.kelas or [] if k.casefold() not in visible]
+        for k in new:
+            session.add(StaffClass(staff_id=staff.id, kelas=k))
+        return bool(new)
+    if staff.role == "regional":
+        covers, wanted = staff.covers or [], invitation.covers or []
+        if "*" in covers or not wanted:
+            return False
+        if "*" in wanted:
+            staff.covers = ["*"]
+            return True
+        new = [c for c in wanted if c not in covers]
+        if new:
+            staff.covers = [*covers, *new]
+        return bool(new)
+    return False  # admin, bkk: the role is all there is
 
 
 async def classes_for(session: AsyncSession, staff: Staff) -> list[str]:
@@ -352,6 +426,8 @@ def is_school_wide(staff: Staff | None) -> bool:
 __all__ = [
     "INVITATION_PREFIX",
     "ROLES",
+    "ChatTaken",
+    "Redemption",
     "StaffError",
     "add_staff",
     "can_see_class",

@@ -20,10 +20,10 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from storage import staff as staff_store
-from storage.models import Alumnus, Contact
+from storage.models import Alumnus, Contact, Staff
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.telegram_api import FakeBotApi
 from tests.fixtures import reports_fixture
@@ -395,3 +395,132 @@ async def test_staff_plain_message_gets_the_staff_commands(bot, fake_api):
     (reply,) = await fake_api.await_new_messages(SRI_TG, 1, timeout=10)
     assert reply.text.startswith("Perintah wali kelas:")
     assert "mis. /ringkasan XII TKJ 1\n" in reply.text  # her class as the example
+
+
+# ---- one chat, one staff identity ----------------------------------------------------------------
+def refusal(role: str, school: str, name: str, staff_id: int, npsn: str) -> str:
+    return (
+        f"Chat ini sudah terhubung sebagai {role} di {school}: {name}. Satu chat hanya dapat "
+        "memegang satu peran staf, jadi kode ini tidak dipakai dan tetap berlaku.\n\n"
+        "Untuk mengganti peran, mintalah admin sekolah menghapus peran lama di server "
+        f"(jejak staff remove {staff_id} --school {npsn}), lalu kirim kode ini lagi."
+    )
+
+
+async def test_a_linked_staff_chat_cannot_take_a_second_role_on_telegram(bot, fake_api, built):
+    """The BKK head's chat sends a homeroom teacher's code and another school's code: both are
+    refused, naming the current link; she stays BKK; the codes still work for the people they
+    were made for."""
+    async with bot.core.db.session() as s:
+        rina = await staff_store.find_staff(s, "telegram", str(BKK_TG))
+        teacher_code = (
+            await staff_store.create_invitation(
+                s, built.school_id, role="teacher", kelas=["XII RPL 1"], name="Bu Ani"
+            )
+        ).code
+        other_code = (
+            await staff_store.create_invitation(
+                s, built.other_school_id, role="bkk", name="Rina BKK"
+            )
+        ).code
+    school = bot.core.school  # the bot's own school, the fixture's 20100001
+    expected = refusal("staf BKK", school.name, "Rina BKK", rina.id, school.npsn)
+    for code in (teacher_code, other_code):
+        calls = await tg_exchange(fake_api, BKK_TG, f"/start {code}")
+        assert texts(calls) == [expected]
+    async with bot.core.db.session() as s:
+        on_chat = await s.execute(select(Staff.id).where(Staff.telegram_id == str(BKK_TG)))
+        assert list(on_chat.scalars()) == [rina.id]
+    # still the BKK overview, not a teacher's class
+    (overview,) = await tg_exchange(fake_api, BKK_TG, "/ringkasan 2024")
+    assert overview.text.startswith("📋 Ringkasan per kelas, lulusan 2024")
+
+    # her own BKK role again, with a spare code: already linked, the code kept
+    async with bot.core.db.session() as s:
+        spare = (await staff_store.create_invitation(s, built.school_id, role="bkk")).code
+    # (the usual sentinel, /bantuan_staf, would look like the end of this answer)
+    calls = await tg_exchange(fake_api, BKK_TG, spare, sentinel="/ringkasan XII TKJ 1 2025")
+    assert len(calls) == 2
+    assert texts(calls)[0] == (
+        f"Chat ini sudah terhubung sebagai staf BKK di {school.name}: Rina BKK.\n"
+        "Kelas: semua kelas\n\n"
+        "Kode ini tidak dipakai dan tetap berlaku."
+    )
+    assert "/rekap" in texts(calls)[1]
+
+    # the refused code links the teacher it was made for
+    fake_api.push_text(9200, f"/start {teacher_code}")
+    linked, _help = await fake_api.await_new_messages(9200, 2, timeout=10)
+    assert (
+        linked.text
+        == "✅ Chat ini sekarang terhubung sebagai wali kelas: Bu Ani.\nKelas: XII RPL 1"
+    )
+
+
+async def test_a_linked_staff_chat_on_whatsapp(bot, graph, built):
+    """Pak Budi (wali kelas of XII RPL 1 by the roster) on WhatsApp: a BKK code is refused; a
+    teacher code for another class adds it and keeps his roster classes; sending it again
+    says he is linked."""
+    async with bot.core.db.session() as s:
+        budi = await staff_store.find_staff(s, "whatsapp", BUDI_WA)
+        bkk_code = (
+            await staff_store.create_invitation(s, built.school_id, role="bkk", name="Pak Budi")
+        ).code
+        tkj_code = (
+            await staff_store.create_invitation(
+                s, built.school_id, role="teacher", kelas=["XII TKJ 1"]
+            )
+        ).code
+    school = bot.core.school
+    chat = WhatsAppChat(bot, graph, BUDI_WA, name="Budi Santoso")
+    assert await chat.send(bkk_code) == refusal(
+        "wali kelas", school.name, "Pak Budi Santoso", budi.id, school.npsn
+    )
+    assert await chat.send("/rekap") == (
+        "Perintah ini hanya untuk staf BKK dan admin. Ketik /ringkasan untuk ringkasan kelas Anda."
+    )
+
+    text = await chat.send(tkj_code.lower())
+    assert text.startswith(
+        "✅ Chat ini sekarang terhubung sebagai wali kelas: Pak Budi Santoso.\n"
+        "Kelas: XII RPL 1, XII TKJ 1"
+    )
+    assert await chat.send("/ringkasan XII RPL 1 2024") == RPL_2024
+    assert await chat.send("/ringkasan XII TKJ 1 2024") == TKJ_2024
+
+    text = await chat.send(tkj_code)
+    assert text.startswith(
+        f"Chat ini sudah terhubung sebagai wali kelas di {school.name}: Pak Budi Santoso.\n"
+        "Kelas: XII RPL 1, XII TKJ 1\n\nPerintah wali kelas:"
+    )
+    async with bot.core.db.session() as s:
+        on_chat = await s.execute(select(Staff.id).where(Staff.whatsapp == BUDI_WA))
+        assert list(on_chat.scalars()) == [budi.id]
+
+
+async def test_regional_code_links_a_chat(bot, fake_api, graph, built):
+    """A regional code in chat names the role and the schools its vacancies go to."""
+    async with bot.core.db.session() as s:
+        code = (
+            await staff_store.create_invitation(
+                s, built.school_id, role="regional", name="Disnaker", covers=["20100002"]
+            )
+        ).code
+        everywhere = (
+            await staff_store.create_invitation(
+                s, built.school_id, role="regional", name="Disnaker Prov", covers=["*"]
+            )
+        ).code
+    chat = WhatsAppChat(bot, graph, "6281999000088", name="Disnaker")
+    text = await chat.send(code)
+    assert text.startswith(
+        "✅ Chat ini sekarang terhubung sebagai staf BKK/Disnaker wilayah: Disnaker.\n"
+        "Lowongan untuk: SMK Lain\n\nPerintah staf BKK/Disnaker wilayah:"
+    )
+    fake_api.push_text(9300, everywhere)
+    linked, help_text = await fake_api.await_new_messages(9300, 2, timeout=10)
+    assert linked.text == (
+        "✅ Chat ini sekarang terhubung sebagai staf BKK/Disnaker wilayah: Disnaker Prov.\n"
+        "Lowongan untuk: semua sekolah"
+    )
+    assert help_text.text.startswith("Perintah staf BKK/Disnaker wilayah:")

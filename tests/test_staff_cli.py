@@ -109,9 +109,11 @@ async def test_invitation_redeem_once(db):
         other = await st.create_invitation(s, f.school_id, role="teacher", kelas=["XII RPL 1"])
         assert other.code != inv.code
 
-        member = await st.redeem_invitation(
+        result = await st.redeem_invitation(
             s, inv.code.lower(), "whatsapp", "6281300000001", display_name="Bu Rina"
         )
+        assert result.outcome == "linked"
+        member = result.staff
         assert (member.role, member.name, member.whatsapp) == (
             "teacher",
             "Bu Rina",
@@ -121,24 +123,147 @@ async def test_invitation_redeem_once(db):
         used = await s.get(StaffInvitation, inv.code)
         assert used.used_by_contact == "whatsapp:6281300000001" and used.used_at is not None
         # one time only, whoever tries
-        assert await st.redeem_invitation(s, inv.code, "telegram", "999") is None
-        assert await st.redeem_invitation(s, "S-2222222222", "telegram", "999") is None
+        assert await st.redeem_invitation(s, inv.code, "telegram", "999") == st.Redemption(
+            "invalid"
+        )
+        assert (await st.redeem_invitation(s, "S-2222222222", "telegram", "999")).staff is None
         assert await st.find_staff(s, "telegram", "999") is None
+        # the chat that used it, sending it again: already linked, nothing changes
+        again = await st.redeem_invitation(s, inv.code, "whatsapp", "6281300000001")
+        assert (again.outcome, again.staff.id, again.fresh) == ("already", member.id, False)
 
         # the same chat redeeming a second code: one staff row, classes merged
         bkk = await st.create_invitation(s, f.school_id, role="teacher", kelas=["XII TKJ 1"])
         again = await st.redeem_invitation(s, bkk.code, "whatsapp", "6281300000001")
-        assert again.id == member.id
-        assert await st.classes_for(s, again) == ["XII RPL 1", "XII TKJ 1"]
+        assert (again.outcome, again.staff.id) == ("linked", member.id)
+        assert await st.classes_for(s, again.staff) == ["XII RPL 1", "XII TKJ 1"]
         count = len((await s.execute(select(Staff))).scalars().all())
         assert count == 1
 
         # expired
         old = await st.create_invitation(s, f.school_id, role="bkk", name="Pak Lama")
         later = utcnow() + st.INVITATION_MAX_AGE + timedelta(minutes=1)
-        assert await st.redeem_invitation(s, old.code, "telegram", "555", now=later) is None
-        fresh = await st.redeem_invitation(s, old.code, "telegram", "555")
+        expired = await st.redeem_invitation(s, old.code, "telegram", "555", now=later)
+        assert expired.outcome == "invalid"
+        fresh = (await st.redeem_invitation(s, old.code, "telegram", "555")).staff
         assert (fresh.role, fresh.name, fresh.telegram_id) == ("bkk", "Pak Lama", "555")
+
+
+async def _staff_on(s, column, address) -> list[tuple[int, int, str, bool]]:
+    rows = await s.execute(
+        select(Staff.id, Staff.school_id, Staff.role, Staff.removed_at.is_(None))
+        .where(column == address)
+        .order_by(Staff.id)
+    )
+    return [tuple(r) for r in rows]
+
+
+async def test_one_chat_one_staff_identity_on_redeem(db):
+    """A chat that already holds a staff role: a code of another school, another role or
+    another person is refused and stays usable; the same identity gets only what is new."""
+    f = await build(db)
+    async with db.session() as s:
+        rina = await st.add_staff(s, f.school_id, role="bkk", name="Rina", telegram_id="42")
+
+        async def refused(invitation, channel="telegram", address="42"):
+            result = await st.redeem_invitation(s, invitation.code, channel, address)
+            assert (result.outcome, result.fresh) == ("conflict", True), result
+            assert (await s.get(StaffInvitation, invitation.code)).used_at is None
+            return result.staff
+
+        # the BKK head sent a homeroom teacher's code: not demoted
+        teacher_code = await st.create_invitation(s, f.school_id, role="teacher", name="Bu Ani")
+        holder = await refused(teacher_code)
+        assert (holder.id, holder.role, holder.name) == (rina.id, "bkk", "Rina")
+        # another school's code: no second, dead row; the chat still answers as before
+        other_code = await st.create_invitation(s, f.other_school_id, role="bkk", name="Rina")
+        assert (await refused(other_code)).id == rina.id
+        assert await _staff_on(s, Staff.telegram_id, "42") == [(rina.id, f.school_id, "bkk", True)]
+        assert (await st.find_staff(s, "telegram", "42")).role == "bkk"
+        # the same role and school, but a code naming someone else (a forwarded code)
+        named = await st.create_invitation(s, f.school_id, role="bkk", name="Pak Joko")
+        await refused(named)
+        # the codes still work for the people they were made for
+        ani = await st.redeem_invitation(s, teacher_code.code, "whatsapp", "6281300000009")
+        assert (ani.outcome, ani.staff.role, ani.staff.name) == ("linked", "teacher", "Bu Ani")
+        # a BKK code with no name (or her own name): already linked, the code left unused
+        for name in (None, " rina "):
+            spare = await st.create_invitation(s, f.school_id, role="bkk", name=name)
+            result = await st.redeem_invitation(s, spare.code, "telegram", "42")
+            assert (result.outcome, result.staff.id, result.fresh) == ("already", rina.id, True)
+            assert (await s.get(StaffInvitation, spare.code)).used_at is None
+
+        # a wali kelas matched by the roster's name: a code for a class she already sees adds
+        # nothing; one for another class adds it, and her name (and so her wali_kelas
+        # classes) is kept; a code naming another teacher is refused
+        sri = await st.add_staff(
+            s, f.school_id, role="teacher", name="Bu Sri Wahyuni", whatsapp="6281300000002"
+        )
+        same = await st.create_invitation(s, f.school_id, role="teacher", kelas=["XII TKJ 1"])
+        result = await st.redeem_invitation(s, same.code, "whatsapp", "6281300000002")
+        assert result.outcome == "already"
+        more = await st.create_invitation(
+            s, f.school_id, role="teacher", kelas=["XII RPL 1"], name="bu sri  wahyuni"
+        )
+        result = await st.redeem_invitation(s, more.code, "whatsapp", "6281300000002")
+        assert (result.outcome, result.staff.id, result.staff.name) == (
+            "linked",
+            sri.id,
+            "Bu Sri Wahyuni",
+        )
+        assert await st.classes_for(s, result.staff) == ["XII RPL 1", "XII TKJ 1"]
+        budi = await st.create_invitation(
+            s, f.school_id, role="teacher", kelas=["XII RPL 1"], name="Pak Budi Santoso"
+        )
+        await refused(budi, "whatsapp", "6281300000002")
+
+        # a regional member: a code for more schools adds them
+        disnaker = await st.add_staff(
+            s, f.school_id, role="regional", name="Disnaker", telegram_id="50", covers=["20100001"]
+        )
+        wider = await st.create_invitation(
+            s, f.school_id, role="regional", covers=["20100001", "20100002"]
+        )
+        result = await st.redeem_invitation(s, wider.code, "telegram", "50")
+        assert (result.outcome, result.staff.id) == ("linked", disnaker.id)
+        assert result.staff.covers == ["20100001", "20100002"]
+        narrower = await st.create_invitation(s, f.school_id, role="regional", covers=["20100002"])
+        result = await st.redeem_invitation(s, narrower.code, "telegram", "50")
+        assert result.outcome == "already"
+
+        # once the old entry is removed, the same code links the chat anew
+        assert await st.remove_staff(s, f.school_id, rina.id) is not None
+        result = await st.redeem_invitation(s, other_code.code, "telegram", "42")
+        assert (result.outcome, result.staff.school_id) == ("linked", f.other_school_id)
+        assert result.staff.id != rina.id
+        assert (await st.find_staff(s, "telegram", "42")).id == result.staff.id
+
+
+async def test_add_staff_refuses_a_chat_another_member_holds(db):
+    f = await build(db)
+    async with db.session() as s:
+        rina = await st.add_staff(
+            s, f.school_id, role="bkk", name="Rina", telegram_id="42", whatsapp="6281300000001"
+        )
+        for kwargs in (
+            {"telegram_id": "42"},
+            {"whatsapp": "6281300000001"},
+            {"telegram_id": "43", "whatsapp": "6281300000001"},
+        ):
+            for school_id in (f.school_id, f.other_school_id):
+                with pytest.raises(st.ChatTaken) as caught:
+                    await st.add_staff(s, school_id, role="teacher", name="Bu Ani", **kwargs)
+                assert caught.value.holder.id == rina.id
+        assert str(caught.value) == (
+            "WhatsApp number 6281300000001 is already linked to staff "
+            f"#{rina.id}: Rina (bkk, SMK Uji, NPSN 20100001). One chat holds one staff role: "
+            f"remove that entry first (`jejak staff remove {rina.id} --school 20100001`), "
+            "then add again."
+        )
+        assert len((await s.execute(select(Staff))).scalars().all()) == 1
+        await st.remove_staff(s, f.school_id, rina.id)
+        ani = await st.add_staff(s, f.other_school_id, role="bkk", name="Ani", telegram_id="42")
+        assert (await st.find_staff(s, "telegram", "42")).id == ani.id
 
 
 # --- CLI ---------------------------------------------------------------------------------------
@@ -215,6 +340,43 @@ def test_cli_staff_add_list_remove(cli_env):
     assert r.exit_code == 1 and "No active staff member with id 1" in _flat(r.stderr)
 
 
+def test_cli_staff_add_refuses_a_chat_already_linked(cli_env):
+    r = _invoke(
+        cli_env, "staff", "add", "--role", "bkk", "--name", "Pak [BKK]", "--telegram-id", "42",
+        "--whatsapp", "6281234567890",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    chats = {
+        "Telegram chat 42": ["--telegram-id", " 42 "],
+        "WhatsApp number 6281234567890": ["--whatsapp", "0812-3456-7890"],
+    }
+    for label, chat in chats.items():
+        for school in ("20100001", "20100002"):
+            r = _invoke(
+                cli_env, "staff", "add", "--role", "teacher", "--name", "Bu Ani",
+                "--school", school, *chat,
+            )  # fmt: skip
+            assert r.exit_code == 2, r.output
+            assert _flat(r.stderr) == (
+                f"{label} is already linked to staff #1: Pak [BKK] (bkk, SMK Uji, NPSN "
+                "20100001). One chat holds one staff role: remove that entry first (`jejak "
+                "staff remove 1 --school 20100001`), then add again."
+            )
+    assert [m.name for m in _staff_rows(cli_env["DATABASE_URL"])] == ["Pak [BKK]"]
+
+    # what the message says works
+    r = _invoke(cli_env, "staff", "remove", "1", "--school", "20100001")
+    assert r.exit_code == 0, r.output
+    r = _invoke(
+        cli_env, "staff", "add", "--role", "teacher", "--name", "Bu Ani", "--telegram-id", "42",
+        "--school", "20100002",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    rows = _staff_rows(cli_env["DATABASE_URL"])
+    active = [(m.id, m.school_id, m.telegram_id, m.removed_at is None) for m in rows]
+    assert active == [(1, 1, "42", False), (2, 2, "42", True)]
+
+
 def test_cli_staff_invite(cli_env):
     r = _invoke(cli_env, "staff", "invite", "--role", "teacher", "--kelas", "XII TKJ 1")
     assert r.exit_code == 0, r.output
@@ -225,7 +387,7 @@ def test_cli_staff_invite(cli_env):
         db = Database(cli_env["DATABASE_URL"])
         try:
             async with db.session() as s:
-                member = await st.redeem_invitation(s, code, "telegram", "7001")
+                member = (await st.redeem_invitation(s, code, "telegram", "7001")).staff
                 return member, await st.classes_for(s, member)
         finally:
             await db.dispose()

@@ -44,7 +44,8 @@ def add_cmd(
     school: str | None = school_option(),
 ) -> None:
     """Add a staff member (role regional: a BKK/Disnaker office publishing vacancies to the
-    job-seekers of the schools in --covers)."""
+    job-seekers of the schools in --covers). A chat holds one staff role: a Telegram id or
+    WhatsApp number that an active staff member already has is refused."""
     settings = load_settings()
     if role.strip().lower() not in staff_store.ROLES:
         raise fail(f"Unknown role {role!r}: use one of {', '.join(staff_store.ROLES)}.", 2)
@@ -81,7 +82,7 @@ def add_cmd(
     try:
         member, classes = run(go)
     except staff_store.StaffError as exc:
-        raise fail(str(exc), 2) from None
+        raise fail(escape(str(exc)), 2) from None
     console.print(f"Added staff #{member.id}: {escape(member.name)} ({member.role}).")
     if member.role == "teacher":
         shown = ", ".join(classes) if classes else "none yet (no --kelas, no wali_kelas match)"
@@ -193,7 +194,7 @@ def invite_cmd(
     try:
         invitation = run(go)
     except staff_store.StaffError as exc:
-        raise fail(str(exc), 2) from None
+        raise fail(escape(str(exc)), 2) from None
     console.print(invitation.code, highlight=False)
     scope = ", ".join(invitation.kelas) if invitation.kelas else "all classes"
     if invitation.role == "teacher" and not invitation.kelas:
