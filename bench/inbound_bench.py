@@ -19,6 +19,12 @@ Scenarios (`--only`, comma separated):
                allows one getUpdates caller per bot, so each worker polls its own bot (its own
                fake server and token) and half of the people talk to each; this is the same
                split a webhook load balancer would make.
+  sqlite-wh, sqlite-wh-rate, pg-wh, pg-wh-rate
+               the same in Telegram webhook mode: the fake posts each update to the worker's
+               own HTTP server (bot/web.py, as `jejak run` serves it), which answers once the
+               update is handled; no getUpdates round trip
+  pg2-wh       two Jejak workers in webhook mode behind a round-robin load balancer played by
+               the fake (one bot, one token; one update per chat in flight, as Telegram does)
 
 Each person: deep link (/start CODE), consent, confirm, vacancy consent, status and the whole
 branch (the six branches in turn); each update is pushed only after the bot's reply to the
@@ -38,6 +44,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -119,6 +126,12 @@ BRANCHES: dict[str, list[tuple[str, str]]] = {
 }
 BRANCH_NAMES = list(BRANCHES)
 THANKS = "Terima kasih, jawaban Anda sudah tersimpan"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 # ---- the fake server with per-chat reply waiters ----
@@ -495,6 +508,7 @@ async def scenario(
     db_url: str | None,
     workers: int,
     rate: float | None,
+    webhook: bool = False,
     max_seconds: float,
     workdir: Path,
     echo_concurrency: int,
@@ -507,15 +521,23 @@ async def scenario(
         if kind == "jejak"
         else ["echo"] * people_n
     )
-    apis = [BenchBotApi(token=f"{700000 + w}:BENCH-TOKEN").start() for w in range(workers)]
+    # polling: one bot (fake server, token) per worker; webhook: one bot, the fake balances
+    apis = [
+        BenchBotApi(token=f"{700000 + w}:BENCH-TOKEN").start()
+        for w in range(1 if webhook else workers)
+    ]
     for w, api in enumerate(apis):
         # one database, two bots: keep update_ids distinct (the inbound dedupe key is
         # (channel, update_id), as with one bot behind a webhook load balancer)
         api._next_update_id = 100_001 + w * 10_000_000
+    ports = [free_port() for _ in range(workers)] if webhook else []
+    if webhook:
+        apis[0].webhook_targets = [f"http://127.0.0.1:{p}/webhooks/telegram" for p in ports]
     procs: list[Proc] = []
     spy: subprocess.Popen | None = None
     try:
-        for w, api in enumerate(apis):
+        for w in range(workers):
+            api = apis[0] if webhook else apis[w]
             if kind == "echo":
                 argv = [sys.executable, "bench/echo_bot.py", "--api-url", api.url]
                 argv += ["--token", api.token]
@@ -539,6 +561,10 @@ async def scenario(
                     env["JEJAK_ROOT"] = str(jejak_root)
                 if telegram_concurrency:
                     env["TELEGRAM_CONCURRENCY"] = str(telegram_concurrency)
+                if webhook:  # registered with the fake; deliveries go to `webhook_targets`
+                    env["TELEGRAM_WEBHOOK_URL"] = "https://bench.invalid/webhooks/telegram"
+                    env["TELEGRAM_WEBHOOK_SECRET"] = "bench-webhook-secret"
+                    env["BENCH_WEBHOOK_PORT"] = str(ports[w])
             if os.environ.get("BENCH_CPROFILE"):  # a folder: cProfile output per bot process
                 out = Path(os.environ["BENCH_CPROFILE"]) / f"{name}-{w}.prof"
                 out.parent.mkdir(parents=True, exist_ok=True)
@@ -547,7 +573,7 @@ async def scenario(
         for p in procs:
             p.wait_ready()
         people: list[Person] = []
-        share = (len(codes) + workers - 1) // workers
+        share = (len(codes) + len(apis) - 1) // len(apis)
         for w, api in enumerate(apis):
             part = codes[w * share : (w + 1) * share]
             people += make_people(api, part, 10_000_000 + w * 1_000_000, kind == "echo")
@@ -579,6 +605,7 @@ async def scenario(
             "people": people_n,
             "kind": kind,
             "workers": workers,
+            "telegram": "webhook" if webhook else "polling",
             "backend": None if db_url is None else db_url.split(":", 1)[0],
             "offered_rate": rate,
             "unexpected_messages": unexpected,
@@ -648,6 +675,11 @@ ALL = [
     "pg",
     "pg-rate",
     "pg2",
+    "sqlite-wh",
+    "sqlite-wh-rate",
+    "pg-wh",
+    "pg-wh-rate",
+    "pg2-wh",
 ]
 
 
@@ -680,8 +712,9 @@ async def main(args: argparse.Namespace) -> int:
                     kind=kind,
                     people_n=args.people,
                     db_url=db_url,
-                    workers=2 if name == "pg2" else 1,
+                    workers=2 if name.startswith("pg2") else 1,
                     rate=args.rate if name.endswith("-rate") else None,
+                    webhook="-wh" in name,
                     max_seconds=args.max_seconds,
                     workdir=workdir,
                     echo_concurrency=args.echo_concurrency,
@@ -716,12 +749,17 @@ def ratios(results: list[dict]) -> dict[str, float]:
     out: dict[str, float] = {}
     for ceiling in ("echo", "echo-aio"):
         echo = best(ceiling)
-        for name in ("sqlite", "pg", "pg2", "sqlite@base", "pg@base", "pg2@base"):
+        for name in (
+            *("sqlite", "pg", "pg2", "sqlite-wh", "pg-wh", "pg2-wh"),
+            *("sqlite@base", "pg@base", "pg2@base"),
+        ):
             value = best(name)
             if echo and value:
                 out[f"{name}/{ceiling}"] = round(value / echo, 3)
     if best("pg") and best("pg2"):
         out["pg2/pg"] = round(best("pg2") / best("pg"), 3)
+    if best("pg-wh") and best("pg2-wh"):
+        out["pg2-wh/pg-wh"] = round(best("pg2-wh") / best("pg-wh"), 3)
     return out
 
 

@@ -1,5 +1,7 @@
-"""One Jejak worker process for the benchmarks: the real Telegram channel (long polling) and the
-real conversation shell on the database at DATABASE_URL, against TELEGRAM_API_URL.
+"""One Jejak worker process for the benchmarks: the real Telegram channel (long polling, or
+webhook mode on 127.0.0.1:BENCH_WEBHOOK_PORT with TELEGRAM_WEBHOOK_URL/_SECRET set, served by
+Jejak's own HTTP app) and the real conversation shell on the database at DATABASE_URL, against
+TELEGRAM_API_URL.
 
     DATABASE_URL=sqlite+aiosqlite:///tmp/b.db TELEGRAM_BOT_TOKEN=123456:TEST-TOKEN \
     TELEGRAM_API_URL=http://127.0.0.1:PORT python bench/jejak_worker.py
@@ -85,12 +87,24 @@ async def main() -> None:
         telegram._send = _timed(stats, "send reply", telegram._send)
         for handler in telegram.application.handlers[0]:
             handler.callback = _timed(stats, "whole update", handler.callback)
+    web = None
     try:
-        await telegram.start_polling()
+        if os.environ.get("BENCH_WEBHOOK_PORT"):  # webhook mode, as `jejak run` serves it
+            from bot.web import WebDeps, WebServer, create_app
+
+            secret = settings.token("telegram_webhook_secret")
+            deps = WebDeps(db=core.db, telegram=telegram, telegram_secret=secret)
+            web = WebServer(create_app(deps), "127.0.0.1", int(os.environ["BENCH_WEBHOOK_PORT"]))
+            await web.start()
+            await telegram.start_webhook(settings.telegram_webhook_url, secret)
+        else:
+            await telegram.start_polling()
         print("READY", flush=True)
         await stop.wait()
     finally:
         await telegram.stop()
+        if web is not None:
+            await web.stop()
         await core.close()
         _report(stats)
 

@@ -82,7 +82,8 @@ Public API
     clear()        forget recorded calls, cursors, counters and pending faults
   webhook mode: after setWebhook with a url, pushed updates are POSTed there (JSON, header
     X-Telegram-Bot-Api-Secret-Token), in order per chat, retried after a non-2xx answer; the
-    fake accepts http:// URLs (Telegram itself wants https). To post one update by hand:
+    fake accepts http:// URLs (Telegram itself wants https). `webhook_targets = [url, ...]`
+    plays a round-robin load balancer in front of several workers. To post one update by hand:
     deliver_webhook(url, update, secret_token=None) -> httpx.Response   (sync) and
     await adeliver_webhook(url, update, secret_token=None)                 (async)
 """
@@ -270,6 +271,10 @@ class FakeBotApi(Recorder):
         }
         self.strict_chats = strict_chats
         self.webhook_delivery = webhook_delivery
+        # a round-robin load balancer: when set, each delivery goes to the next of these URLs
+        # instead of the registered one (still one update per chat in flight, in order)
+        self.webhook_targets: list[str] = []
+        self._wh_turn = itertools.count()
         self.webhook_retry_delay = webhook_retry_delay
         self._server = HttpServer(self._handle)
         self._server.on_shutdown = self._on_shutdown  # type: ignore[method-assign]
@@ -1047,6 +1052,8 @@ class FakeBotApi(Recorder):
         assert self._wh_sem is not None and self._wh_client is not None
         with self._lock:
             url, secret = self._webhook.url, self._webhook.secret_token
+            if self.webhook_targets:
+                url = self.webhook_targets[next(self._wh_turn) % len(self.webhook_targets)]
         headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
         status, error = 0, None
         async with self._wh_sem:
