@@ -14,9 +14,10 @@ What:
   (storage.reports.answered_since: new answers and updates) and the class summary;
 - BKK and admin: one line per class of the newest cohort, with the answers new this week.
 On WhatsApp outside the 24-hour window the dispatcher sends the digest template instead
-(WHATSAPP_TEMPLATE_DIGEST, bot.outreach.messages.window_template) with two body parameters:
-{{1}} the staff member's name, {{2}} a one-line summary ("XII TKJ 1 2024: 5 dari 10 menjawab,
-2 baru"). The full text asks for /ringkasan when they reply.
+(WHATSAPP_TEMPLATE_DIGEST, bot.outreach.messages.window_template) with the two body parameters
+of `bot.outreach.templates.DIGEST`: {{1}} the staff member's name, {{2}} a one-line summary
+("XII TKJ 1 2024: 5 dari 10 menjawab, 2 baru"). The full text asks for /ringkasan when they
+reply.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.outreach import templates
 from bot.outreach.planner import next_allowed, planner_lock
 from bot.reports import format_digest
 from bot.staff import (
@@ -276,7 +278,7 @@ async def plan_digests(
                     "address": address,
                     "payload": {
                         "text": digest.text,
-                        "template": {"params": [member.name, digest.summary]},
+                        "template": templates.DIGEST.spec(name=member.name, summary=digest.summary),
                     },
                     "not_before": next_allowed(
                         now, zone, settings.quiet_hours_start, settings.quiet_hours_end

@@ -11,6 +11,14 @@ code goes into `https://t.me/<bot>?start=<code>` unchanged.
 Each alumnus keeps one code: `ensure_invitations` creates the missing ones and returns the existing
 ones on later runs, so links already handed out stay valid. A code belongs to one alumnus only
 (`Invitation.alumnus_id`); `used_at` records the first time it was redeemed.
+
+`revoke_invitations` deletes, for a school, a class or some graduates (after a list of links
+leaked), every code that would identify its graduate on its own: the unused ones, and used ones
+whose graduate has no chat linked any more (after HAPUS, say). A revoked code is then exactly a
+code that never existed (the bot answers it as any unknown code), and the next
+`ensure_invitations` gives those graduates new codes. A used code whose graduate has a linked
+chat is kept: from any other chat it identifies nobody without the graduate's birth date, no
+more than NISN + birth date (the NISN is on the list too) already allows.
 """
 
 from __future__ import annotations
@@ -18,13 +26,14 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, exists, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
-from storage.models import Alumnus, Invitation, utcnow
+from storage.models import Alumnus, Contact, Invitation, utcnow
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 10
@@ -137,6 +146,56 @@ async def ensure_invitations(
         return [(a, codes[a.id]) for a in alumni]
 
 
+class InvitationError(ValueError):
+    """A request about invitations that names something not in the roster (nothing changed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    revoked: int  # codes deleted (unused, or used by a chat no longer linked)
+    kept: int  # used codes of graduates with a linked chat, left as they are
+
+
+async def revoke_invitations(
+    db: Database,
+    school_id: int,
+    *,
+    kelas: str | None = None,
+    nisns: Sequence[str] | None = None,
+) -> Revocation:
+    """Delete the invitation codes that identify on their own (unused, or used but the graduate
+    has no linked chat) of the school's graduates: all of them, one class (`kelas`, matched as
+    in `ensure_invitations`), or the graduates with these NISNs. A NISN not on the school's
+    roster raises InvitationError and revokes nothing."""
+    async with db.session() as session, session.begin():
+        people = select(Alumnus.id).where(Alumnus.school_id == school_id)
+        if kelas is not None:
+            people = people.where(func.lower(Alumnus.kelas) == _kelas_key(kelas))
+        if nisns is not None:
+            wanted = sorted(set(nisns))
+            found = set(
+                (
+                    await session.execute(
+                        select(Alumnus.nisn).where(
+                            Alumnus.school_id == school_id, Alumnus.nisn.in_(wanted)
+                        )
+                    )
+                ).scalars()
+            )
+            missing = [n for n in wanted if n not in found]
+            if missing:
+                raise InvitationError(f"Not on the school's roster: NISN {', '.join(missing)}.")
+            people = people.where(Alumnus.nisn.in_(wanted))
+        in_scope = Invitation.alumnus_id.in_(people.scalar_subquery())
+        linked = exists().where(Contact.alumnus_id == Invitation.alumnus_id)
+        alone = or_(Invitation.used_at.is_(None), ~linked)
+        result = await session.execute(delete(Invitation).where(in_scope, alone))
+        kept = (
+            await session.execute(select(func.count()).select_from(Invitation).where(in_scope))
+        ).scalar_one()
+        return Revocation(revoked=result.rowcount, kept=kept)
+
+
 async def find_invitation(session: AsyncSession, code: str | None) -> Invitation | None:
     """The invitation for a code as typed by a person (see `normalise_code`), or None."""
     normalised = normalise_code(code)
@@ -161,9 +220,12 @@ async def mark_used(
 __all__ = [
     "ALPHABET",
     "CODE_LENGTH",
+    "InvitationError",
+    "Revocation",
     "ensure_invitations",
     "find_invitation",
     "mark_used",
     "new_code",
     "normalise_code",
+    "revoke_invitations",
 ]

@@ -18,13 +18,15 @@ from bot.cli import _register, app
 from storage.db import Database
 from storage.invitations import (
     ALPHABET,
+    InvitationError,
     ensure_invitations,
     find_invitation,
     mark_used,
     new_code,
     normalise_code,
+    revoke_invitations,
 )
-from storage.models import Alumnus, Invitation, School
+from storage.models import Alumnus, Contact, Invitation, School
 
 pytestmark = pytest.mark.postgres
 
@@ -127,6 +129,51 @@ async def test_find_invitation_is_tolerant_and_mark_used_records_the_first_use(d
         await s.commit()
     async with db.session() as s:
         assert (await find_invitation(s, code)).used_at == first_use
+
+
+async def _use(session, code: str, *, chat: str | None) -> None:
+    """Redeem `code`, from a chat still linked to its graduate (`chat`) or from none."""
+    invitation = await find_invitation(session, code)
+    await mark_used(session, invitation)
+    if chat is not None:
+        session.add(Contact(channel="telegram", address=chat, alumnus_id=invitation.alumnus_id))
+    await session.commit()
+
+
+async def test_revoke_deletes_the_codes_that_identify_alone_and_new_ones_follow(db):
+    school_id = await _school_with_sample(db)
+    other_school = await _school_with_sample(db, "20100002")
+    first = {a.nisn: code for a, code in await ensure_invitations(db, school_id)}
+    others = {a.nisn: code for a, code in await ensure_invitations(db, other_school)}
+    async with db.session() as s:
+        await _use(s, first["3071234502"], chat="501")  # Bunga: used, her chat linked
+        await _use(s, first["3071234505"], chat=None)  # Eko: used, no chat linked any more
+
+    # a NISN that is not on this school's roster: an error, and nothing revoked
+    with pytest.raises(InvitationError, match="0099999999"):
+        await revoke_invitations(db, school_id, nisns=["0071234501", "0099999999"])
+    async with db.session() as s:
+        assert await find_invitation(s, first["0071234501"]) is not None
+
+    one = await revoke_invitations(db, school_id, nisns=["0071234501"])
+    assert (one.revoked, one.kept) == (1, 0)
+    tkj = await revoke_invitations(db, school_id, kelas=" xii  tkj 1 ")
+    assert (tkj.revoked, tkj.kept) == (2, 1)  # Cahyo, Dewi; Bunga's used code is kept
+    everyone = await revoke_invitations(db, school_id)
+    assert (everyone.revoked, everyone.kept) == (12 - 4, 1)  # Eko's used code goes too
+    assert await revoke_invitations(db, school_id) == type(everyone)(revoked=0, kept=1)
+
+    async with db.session() as s:
+        for nisn, code in first.items():
+            found = await find_invitation(s, code)
+            assert (found is not None) == (nisn == "3071234502"), nisn
+        for code in others.values():  # the other school's codes are untouched
+            assert await find_invitation(s, code) is not None
+    again = {a.nisn: code for a, code in await ensure_invitations(db, school_id)}
+    assert again["3071234502"] == first["3071234502"]
+    fresh = {n: c for n, c in again.items() if n != "3071234502"}
+    assert len(fresh) == 11 and not set(fresh.values()) & set(first.values())
+    assert len(set(again.values())) == 12
 
 
 # --- CLI end to end --------------------------------------------------------------------------
@@ -270,6 +317,100 @@ def test_cli_invite_links_unknown_class_and_unknown_username(cli_env, tmp_path):
     assert result.exit_code == 1
     assert "set TELEGRAM_BOT_USERNAME" in _flat(result.stderr)
     assert not out.exists()
+
+
+def _links(env, out: Path) -> dict[str, str]:
+    result = _invoke(
+        env, "invite", "links", "--out", str(out), TELEGRAM_BOT_USERNAME="jejak_test_bot"
+    )
+    assert result.exit_code == 0, result.output
+    return {r["nisn"]: r["code"] for r in _read_csv(out)}
+
+
+def _invitation_rows(url: str) -> dict[str, str | None]:
+    """code -> used_at (as text) of every invitation in the database."""
+
+    async def go() -> dict[str, str | None]:
+        db = Database(url)
+        try:
+            async with db.session() as s:
+                rows = await s.execute(select(Invitation.code, Invitation.used_at))
+                return {code: str(used) if used else None for code, used in rows}
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def _redeem(url: str, code: str, chat: str | None) -> None:
+    async def go() -> None:
+        db = Database(url)
+        try:
+            async with db.session() as s:
+                await _use(s, code, chat=chat)
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+
+
+def test_cli_invite_revoke_then_links_writes_new_codes(cli_env, tmp_path):
+    url = cli_env["DATABASE_URL"]
+    assert _invoke(cli_env, "roster", "import", str(SAMPLE)).exit_code == 0
+    leaked = _links(cli_env, tmp_path / "links.csv")
+    _redeem(url, leaked["3071234502"], chat="501")  # Bunga answered from her chat
+    before = _invitation_rows(url)
+
+    # bad input: a clear message and nothing revoked
+    for args, code, message in [
+        ((), 2, "Choose whose codes to revoke: --all, --kelas KELAS or --nisn NISN"),
+        (("--all", "--kelas", "XII TKJ 1"), 2, "Choose whose codes to revoke"),
+        (("--nisn", "12345"), 2, "Not a NISN (10 digits): '12345'. Nothing was revoked."),
+        (
+            ("--nisn", "0071234501", "--nisn", "0099999999"),
+            1,
+            "Not on the school's roster: NISN 0099999999. Nothing was revoked.",
+        ),
+        (("--kelas", "XII TKJ 9"), 1, "Unknown class 'XII TKJ 9'. Known classes:"),
+        (("--all", "--school", "99999999"), 2, "99999999"),
+    ]:
+        result = _invoke(cli_env, "invite", "revoke", *args)
+        assert result.exit_code == code, (args, result.output)
+        assert message in _flat(result.stderr), (args, result.stderr)
+        assert _invitation_rows(url) == before
+
+    # one graduate, by NISN typed without its leading zero
+    result = _invoke(cli_env, "invite", "revoke", "--nisn", "71234501")
+    assert result.exit_code == 0, result.output
+    out = _flat(result.stdout)
+    assert "Revoked 1 invitation code(s) (SMK Contoh, 1 graduate(s) by NISN)" in out
+    assert "jejak invite links --out FILE" in out
+    assert leaked["0071234501"] not in _invitation_rows(url)
+    renewed = _links(cli_env, tmp_path / "renewed.csv")
+    assert renewed["0071234501"] != leaked["0071234501"]  # a new code...
+    assert {n: c for n, c in renewed.items() if n != "0071234501"} == {
+        n: c for n, c in leaked.items() if n != "0071234501"
+    }  # ...and only for him
+
+    # one class, then everyone: the used code of a linked chat is kept
+    result = _invoke(cli_env, "invite", "revoke", "--kelas", "xii akl 1")
+    assert result.exit_code == 0, result.output
+    assert "Revoked 4 invitation code(s) (SMK Contoh, class xii akl 1)" in _flat(result.stdout)
+    result = _invoke(cli_env, "invite", "revoke", "--all")
+    assert result.exit_code == 0, result.output
+    out = _flat(result.stdout)
+    assert "Revoked 7 invitation code(s) (SMK Contoh, all classes)" in out
+    assert "Kept 1 code(s) already used by a graduate's linked chat" in out
+    assert set(_invitation_rows(url)) == {leaked["3071234502"]}
+    result = _invoke(cli_env, "invite", "revoke", "--all")
+    assert result.exit_code == 0
+    assert "No invitation codes to revoke (SMK Contoh, all classes)." in _flat(result.stdout)
+
+    fresh = _links(cli_env, tmp_path / "fresh.csv")
+    assert fresh["3071234502"] == leaked["3071234502"]
+    new_codes = {c for n, c in fresh.items() if n != "3071234502"}
+    assert len(new_codes) == 11
+    assert not new_codes & (set(leaked.values()) | set(renewed.values()))
 
 
 class _GetMe(BaseHTTPRequestHandler):

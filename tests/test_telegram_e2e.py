@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 
+from storage.invitations import ensure_invitations, new_code, revoke_invitations
 from tests.fakes.telegram_api import FakeBotApi
 from tests.harness import BotUnderTest, TelegramChat, make_settings
 
@@ -259,6 +260,43 @@ async def test_consent_refused_stores_nothing_but_the_refusal(bot, fake_api):
     assert (await bot.alumnus(ADI)).consent_tracer_at is None
     text = await chat.send("halo")
     assert "/start" in text
+
+
+async def test_a_revoked_code_is_answered_like_an_unknown_one_and_a_new_code_works(bot, fake_api):
+    """After `jejak invite revoke` (a leaked list of links): the old code identifies nobody and
+    gets word for word the replies of a code that never existed; `invite links` gives a new
+    code that does identify."""
+    core = bot.core
+    revoked = bot.codes[ADI]
+    assert (await revoke_invitations(core.db, core.school.id, nisns=[ADI])).revoked == 1
+    unknown = next(c for c in iter(new_code, None) if c not in bot.codes.values())
+    old_chat, unknown_chat = TelegramChat(fake_api, 5020), TelegramChat(fake_api, 5021)
+
+    def seen(chat: TelegramChat) -> tuple[str, list[str]]:
+        return chat.last_text(), chat.buttons()
+
+    steps = [("send", "/start {code}"), ("tap", "Setuju"), ("send", "{lower}"), ("send", "bukan")]
+    for how, text in steps:
+        for chat, code in ((old_chat, revoked), (unknown_chat, unknown)):
+            typed = text.format(code=code, lower=code.lower())
+            await (chat.send(typed) if how == "send" else chat.tap(typed))
+        assert seen(old_chat) == seen(unknown_chat), (how, text)
+        assert "Adi" not in old_chat.last_text()
+    assert fake_api.texts(5020) == fake_api.texts(5021)
+    assert (await bot.contact("telegram", "5020")).alumnus_id is None
+    assert (await bot.alumnus(ADI)).consent_tracer_at is None
+
+    fresh = {a.nisn: code for a, code in await ensure_invitations(core.db, core.school.id)}
+    assert fresh[ADI] != revoked
+    assert {n: c for n, c in fresh.items() if n != ADI} == {
+        n: c for n, c in bot.codes.items() if n != ADI
+    }
+    chat = TelegramChat(fake_api, 5022)
+    await chat.send(f"/start {fresh[ADI]}")
+    text = await chat.tap("Setuju")
+    assert "Adi Pratama" in text
+    await chat.tap("Ya, benar")
+    assert (await bot.contact("telegram", "5022")).alumnus_id == (await bot.alumnus(ADI)).id
 
 
 async def test_resume_after_restart_then_ubah_keeps_history(bot, fake_api):

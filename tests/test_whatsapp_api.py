@@ -83,7 +83,7 @@ async def test_long_reply_goes_out_as_several_messages_in_order(wa, graph):
 
 
 async def test_template_replaces_the_reply(wa, graph):
-    graph.register_template("jejak_pengingat", "id", body_params=2)
+    graph.register_template("jejak_pengingat", "id", body_params=2, quick_replies=1)
     template = Template("jejak_pengingat", "id", ("Siti", "SMK Contoh"), ("a:resume",))
     result = await wa.send(TO, Reply("ignored"), template=template)
     assert result.status is SendStatus.SENT
@@ -91,6 +91,10 @@ async def test_template_replaces_the_reply(wa, graph):
     assert call.template_name == "jejak_pengingat" and call.template_language == "id"
     wrong = await wa.send(TO, Reply("x"), template=Template("jejak_pengingat", "id", ("Siti",)))
     assert (wrong.status, wrong.error_code) == (SendStatus.FAILED, "132000")
+    # a quick-reply payload for a button the approved template does not have
+    extra = Template("jejak_pengingat", "id", ("Siti", "SMK"), ("a:resume", "a:stop"))
+    refused = await wa.send(TO, Reply("x"), template=extra)
+    assert (refused.status, refused.error_code) == (SendStatus.FAILED, "132000")
 
 
 async def test_24_hour_window_needs_a_template(wa, graph):

@@ -1,10 +1,16 @@
 """`jejak invite links --out FILE.csv [--kelas K]`: one invitation code and link per alumnus.
+`jejak invite revoke --all | --kelas K | --nisn N...`: revoke codes (a leaked list).
 
 The CSV has the columns nisn, nama, kelas, code, telegram_link and, when WHATSAPP_DISPLAY_NUMBER
 is set, whatsapp_link. It is written as UTF-8 with a BOM so that Excel shows names correctly;
 `--semicolon` separates with ";" for Excel with Indonesian regional settings. Codes are reused on
 later runs, so a list printed earlier stays valid. The file holds personal data and codes that
 identify a person to the bot: hand it only to the homeroom teachers.
+
+When such a list leaks, `invite revoke` deletes the codes on it that identify a graduate on their
+own (storage.invitations.revoke_invitations: unused ones, and used ones whose graduate has no
+linked chat); the bot then answers them like any unknown code, and the next `invite links` run
+writes new codes for those graduates.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from rich.markup import escape
 from bot.cli import app
 from bot.cli.common import console, fail, load_settings, open_with_school, run, school_option
 from bot.settings import Settings
-from storage.invitations import ensure_invitations
+from conversations.answers import parse_nisn
+from storage.db import Database
+from storage.invitations import InvitationError, ensure_invitations, revoke_invitations
 from storage.roster import list_classes
 
 invite_app = typer.Typer(help="Invitation codes and links for alumni.", no_args_is_help=True)
@@ -57,6 +65,19 @@ async def bot_username(settings: Settings) -> str:
     return me.username
 
 
+async def check_class(db: Database, school_id: int, kelas: str | None) -> None:
+    """Raise InviteError when the roster is empty, or `kelas` (if given) is not one of its
+    classes (case and spacing aside)."""
+    classes = await list_classes(db, school_id)
+    if not classes:
+        raise InviteError("The roster is empty: import it first with `jejak roster import FILE`.")
+    if kelas is not None:
+        wanted = " ".join(kelas.split()).lower()
+        if wanted not in {k.lower() for k, _ in classes}:
+            known = ", ".join(f"{k} ({n})" for k, n in classes)
+            raise InviteError(f"Unknown class {kelas!r}. Known classes: {known}.")
+
+
 def _wa_digits(number: str | None) -> str | None:
     digits = re.sub(r"\D", "", number or "")
     return digits or None
@@ -78,16 +99,7 @@ def links_cmd(
         username = await bot_username(settings)  # before the database: no session held across it
         db, school_row = await open_with_school(settings, school)
         try:
-            classes = await list_classes(db, school_row.id)
-            if not classes:
-                raise InviteError(
-                    "The roster is empty: import it first with `jejak roster import FILE`."
-                )
-            if kelas is not None:
-                wanted = " ".join(kelas.split()).lower()
-                if wanted not in {k.lower() for k, _ in classes}:
-                    known = ", ".join(f"{k} ({n})" for k, n in classes)
-                    raise InviteError(f"Unknown class {kelas!r}. Known classes: {known}.")
+            await check_class(db, school_row.id, kelas)
             pairs = await ensure_invitations(db, school_row.id, kelas)
         finally:
             await db.dispose()
@@ -121,3 +133,61 @@ def links_cmd(
         f"Wrote {count} invitation link(s) ({channels}) to [bold]{escape(str(out))}[/bold]. "
         "The file identifies people to the bot: share it only with the homeroom teachers."
     )
+
+
+@invite_app.command("revoke")
+def revoke_cmd(
+    all_: bool = typer.Option(False, "--all", help="Every graduate of the school."),
+    kelas: str | None = typer.Option(
+        None, "--kelas", "-k", help="Only this class, e.g. 'XII TKJ 1'."
+    ),
+    nisn: list[str] = typer.Option([], "--nisn", help="Only this graduate (repeatable)."),
+    school: str | None = school_option(),
+) -> None:
+    """Revoke invitation codes, e.g. after a list of links leaked: the bot then treats them
+    like codes that never existed. `jejak invite links` afterwards writes new ones."""
+    chosen = [all_, kelas is not None, bool(nisn)]
+    if sum(chosen) != 1:
+        raise fail("Choose whose codes to revoke: --all, --kelas KELAS or --nisn NISN.", 2)
+    bad = [n for n in nisn if parse_nisn(n) is None]
+    if bad:
+        shown = ", ".join(repr(b) for b in bad)
+        raise fail(escape(f"Not a NISN (10 digits): {shown}. Nothing was revoked."), 2)
+    nisns = sorted({parse_nisn(n) or "" for n in nisn})
+    settings = load_settings()
+
+    async def go():
+        db, school_row = await open_with_school(settings, school)
+        try:
+            await check_class(db, school_row.id, kelas)
+            result = await revoke_invitations(
+                db, school_row.id, kelas=kelas, nisns=nisns if nisn else None
+            )
+        finally:
+            await db.dispose()
+        return school_row.name, result
+
+    try:
+        name, result = run(go)
+    except (InviteError, InvitationError) as exc:
+        raise fail(escape(f"{exc} Nothing was revoked."), 1) from None
+    if kelas is not None:
+        scope = f"class {' '.join(kelas.split())}"
+    elif nisn:
+        scope = f"{len(nisns)} graduate(s) by NISN"
+    else:
+        scope = "all classes"
+    where = f"{escape(name)}, {escape(scope)}"
+    if result.revoked:
+        console.print(
+            f"Revoked {result.revoked} invitation code(s) ({where}): the bot now treats them "
+            "like codes that never existed. Run `jejak invite links --out FILE` to write new "
+            "codes for these graduates and hand the new links out again."
+        )
+    else:
+        console.print(f"No invitation codes to revoke ({where}).")
+    if result.kept:
+        console.print(
+            f"Kept {result.kept} code(s) already used by a graduate's linked chat: from any "
+            "other chat they identify nobody without the graduate's birth date."
+        )

@@ -1,5 +1,6 @@
 """What outreach messages say: vacancy, reminder and follow-up payloads, the WhatsApp template
-choice (the 24-hour rule, in one function), and the send-time check of each row.
+choice (the 24-hour rule, in one function), and the send-time check of each row. Which template
+takes which parameters is defined once, in `bot.outreach.templates`.
 
 A payload is plain JSON stored on the outbox row:
     {"text": str, "question": str | None, "options": [{"code", "label", "short"}],
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import Template
+from bot.outreach import templates
 from conversations.messages import Catalogue
 from conversations.types import Option, Reply
 from storage import queries
@@ -87,10 +89,13 @@ def vacancy_payload(vacancy: Vacancy, school: str, cat: Catalogue, lang: str) ->
     reply = Reply(
         text=text, options=(Option(code="interest", label=label, short=label),), action=action
     )
-    template = {
-        "params": [vacancy.position, vacancy.company, vacancy.location, deadline],
-        "buttons": [f"a:{action}"],
-    }
+    template = templates.VACANCY.spec(
+        position=vacancy.position,
+        company=vacancy.company,
+        location=vacancy.location,
+        deadline=deadline,
+        buttons=[f"a:{action}"],
+    )
     payload = reply_to_payload(reply, template)
     payload["vacancy_id"] = vacancy.id
     return payload
@@ -106,26 +111,18 @@ def reminder_payload(
         options=prompt.options,
         multi=prompt.multi,
     )
-    return reply_to_payload(reply, {"params": [name or "-", school]})
+    return reply_to_payload(reply, templates.REMINDER.spec(name=name or "-", school=school))
 
 
 def followup_payload(name: str, cat: Catalogue, lang: str) -> dict[str, Any]:
     """Stored at planning time; the real prompt is composed when sent (it re-opens the status
     question then)."""
     text = cat.t("outreach.followup", lang, name=name.split()[0] if name else "")
-    return {"text": text, "compose": "followup", "template": {"params": [name or "-"]}}
+    template = templates.FOLLOWUP.spec(name=name or "-")
+    return {"text": text, "compose": "followup", "template": template}
 
 
 # ---- the 24-hour rule --------------------------------------------------------------------
-TEMPLATE_SETTINGS = {
-    "reminder": "whatsapp_template_reminder",
-    "vacancy": "whatsapp_template_vacancy",
-    "followup": "whatsapp_template_followup",
-    "digest": "whatsapp_template_digest",
-    "notice": "whatsapp_template_digest",
-}
-
-
 def window_template(
     settings: Any,
     channel: str,
@@ -147,12 +144,9 @@ def window_template(
     if not force and last is not None and now - last < WHATSAPP_WINDOW - WINDOW_MARGIN:
         return None
     spec = payload.get("template") or {}
-    name = spec.get("name") or getattr(settings, TEMPLATE_SETTINGS.get(purpose, ""), None)
-    if not name:
-        name = settings.whatsapp_template_reminder
     return Template(
-        name=name,
-        language=spec.get("language") or settings.whatsapp_template_language,
+        name=spec.get("name") or templates.for_purpose(purpose).name(settings),
+        language=spec.get("language") or getattr(settings, templates.LANGUAGE_SETTING),
         parameters=tuple(str(p) for p in spec.get("params") or ()),
         button_payloads=tuple(str(b) for b in spec.get("buttons") or ()),
     )

@@ -18,7 +18,8 @@ Public API
       1..4096, action.button 1..20, 1-10 sections, 1..10 rows in all, row title 1..24,
       description <= 72, row ids unique; header text <= 60, footer <= 60; template: name and
       language.code (and, if any were registered, a known template with the right number of
-      body parameters: 132001 / 132000); image/audio/video/document/sticker: id or link;
+      body parameters and quick-reply payloads only for buttons it has: 132001 / 132000);
+      image/audio/video/document/sticker: id or link;
       reaction: message_id. Success: {"messaging_product":"whatsapp","contacts":[{"input":to,
       "wa_id":digits}],"messages":[{"id":"wamid.…"}]} (templates add "message_status":
       "accepted"). Mark-as-read ({"status":"read","message_id":…}) -> {"success": true}.
@@ -41,7 +42,8 @@ Public API
     set_limits(messages_per_second=None, pair_messages=None, pair_window=6.0)
         # sliding 1-s window overall -> 130429 (HTTP 429); more than pair_messages to one
         # recipient within pair_window seconds -> 131056 (HTTP 400)
-    register_template(name, language, body_params=0)
+    register_template(name, language, body_params=0, quick_replies=0)
+        # an approved template: its number of body variables and of quick-reply buttons
   observing:
     calls(kind=None) -> list[GraphCall]   kind: "message" | "read" | "media" | "media_get" |
                                           "phone_get"
@@ -273,7 +275,9 @@ def _need_str(value: Any, where: str, lo: int, hi: int) -> str:
     return value
 
 
-def validate_message(payload: dict, templates: dict[tuple[str, str], int] | None = None) -> None:
+def validate_message(
+    payload: dict, templates: dict[tuple[str, str], tuple[int, int]] | None = None
+) -> None:
     """Raise `_Invalid` when Meta would refuse `payload`."""
     if payload.get("messaging_product") != "whatsapp":
         raise _Invalid("The parameter messaging_product is required.")
@@ -300,17 +304,33 @@ def validate_message(payload: dict, templates: dict[tuple[str, str], int] | None
                 raise _Invalid(
                     f"template name ({tpl['name']}) does not exist in {lang['code']}", 132001
                 )
+            body_params, quick_replies = templates[key]
+            components = tpl.get("components") or []
             given = sum(
                 len(c.get("parameters") or [])
-                for c in tpl.get("components") or []
+                for c in components
                 if str(c.get("type", "")).lower() == "body"
             )
-            if given != templates[key]:
+            if given != body_params:
                 raise _Invalid(
                     f"body: number of localizable_params ({given}) does not match the expected "
-                    f"number of params ({templates[key]})",
+                    f"number of params ({body_params})",
                     132000,
                 )
+            for c in components:
+                if str(c.get("type", "")).lower() != "button":
+                    continue
+                index = str(c.get("index", ""))
+                if (
+                    c.get("sub_type") != "quick_reply"
+                    or not index.isdigit()
+                    or int(index) >= quick_replies
+                ):
+                    raise _Invalid(
+                        f"buttons: button at index {index} of type {c.get('sub_type')} does "
+                        f"not exist (the template has {quick_replies} quick-reply button(s))",
+                        132000,
+                    )
     elif mtype in _MEDIA_TYPES:
         media = payload.get(mtype)
         if not isinstance(media, dict) or not (media.get("id") or media.get("link")):
@@ -426,7 +446,7 @@ class FakeGraphApi(Recorder):
         self._seq = itertools.count(1)
         self._faults: list[_Fault] = []
         self._inbound: dict[str, float] = {}
-        self._templates: dict[tuple[str, str], int] = {}
+        self._templates: dict[tuple[str, str], tuple[int, int]] = {}
         self._media: dict[str, UploadedFile] = {}
         self._cursors: dict[Any, int] = defaultdict(int)
         self._stats: dict[str, int] = defaultdict(int)
@@ -473,9 +493,13 @@ class FakeGraphApi(Recorder):
             key = wa_digits(wa_id)
             self._inbound[key] = max(ts, self._inbound.get(key, ts))
 
-    def register_template(self, name: str, language: str, body_params: int = 0) -> None:
+    def register_template(
+        self, name: str, language: str, body_params: int = 0, quick_replies: int = 0
+    ) -> None:
+        """An approved template: sends to it need exactly `body_params` body parameters, and
+        may give a payload for each of its `quick_replies` quick-reply buttons (no others)."""
         with self._lock:
-            self._templates[(name, language)] = body_params
+            self._templates[(name, language)] = (body_params, quick_replies)
 
     def fail_next(
         self,
