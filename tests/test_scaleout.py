@@ -257,7 +257,7 @@ async def test_two_workers_share_conversations_and_a_broadcast(pg_db, tmp_path):
     settings = Settings(
         _env_file=None, database_url=url, school_name="SMK Skala", school_npsn="20100777"
     )
-    school = await ensure_default_school(db, settings)
+    school = await ensure_default_school(db, settings, update=False)
     roster = tmp_path / "roster.csv"
     write_roster(roster, PEOPLE)
     await import_roster(db, school.id, roster)

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bot.cli import app
-from bot.cli.common import console, fail, load_settings, run, school_option
+from bot.cli.common import (
+    console,
+    fail,
+    load_settings,
+    no_school_message,
+    run,
+    school_configured,
+    school_option,
+)
 from storage import outbox
 from storage.models import utcnow
 
@@ -22,9 +31,11 @@ def tick_cmd() -> None:
     from bot.runner import make_telegram, make_whatsapp
 
     settings = load_settings()
+    if not school_configured(settings):
+        raise fail(escape(no_school_message(school_option=False)), 2)
 
     async def go():
-        core = await build_core(settings)
+        core = await build_core(settings, update_school=False)  # `jejak run` applies settings
         telegram = make_telegram(core)
         whatsapp = make_whatsapp(core)
         try:
