@@ -68,7 +68,8 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         for error in exc.errors():
             name = ".".join(str(p) for p in error["loc"]).upper()
-            err_console.print(f"[red]Setting {name}: {error['msg']}[/red]")
+            message = error["msg"].removeprefix("Value error, ")
+            err_console.print(f"[red]Setting {name}: {escape(message)}[/red]")
         raise typer.Exit(2) from None
 
 
