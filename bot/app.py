@@ -50,15 +50,19 @@ def make_context(settings: Settings, school: School):
     return context
 
 
-async def build_core(settings: Settings, *, apply_migrations: bool = True) -> Core:
-    """Open the database (migrating it, or refusing when it is behind), load the questionnaire."""
+async def build_core(
+    settings: Settings, *, apply_migrations: bool = True, update_school: bool = True
+) -> Core:
+    """Open the database (migrating it, or refusing when it is behind), load the questionnaire.
+    `update_school`: the configured school's name and zone follow the settings (what `jejak run`
+    does at start; see `ensure_default_school`)."""
     db = Database(settings.database_url)
     if apply_migrations:
         await migrate.upgrade(db)
     elif not await migrate.is_up_to_date(db):
         await db.dispose()
         raise SchemaBehind("the database schema is behind: run `jejak migrate` first")
-    school = await ensure_default_school(db, settings)
+    school = await ensure_default_school(db, settings, update=update_school)
     schools = await SchoolDirectory.load(db, school.id)
     flow = default_flow()
     service = ConversationService(

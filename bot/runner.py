@@ -24,6 +24,7 @@ from bot.staff import install as install_staff_router
 from bot.vacancy_hooks import install as install_vacancy_hooks
 from bot.web import WebDeps, WebServer, create_app
 from storage import contacts, process_lock
+from storage.schools import PLACEHOLDER_NPSN
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,13 @@ async def start(settings: Settings, *, core: Core | None = None) -> Running:
         if run_lock is not None:
             run_lock.release()
         raise
+    if core.school.npsn == PLACEHOLDER_NPSN:
+        log.warning(
+            "SCHOOL_NPSN is not set: the bot runs as the placeholder school %s (%s); set "
+            "SCHOOL_NPSN, SCHOOL_NAME and TIMEZONE for real use",
+            PLACEHOLDER_NPSN,
+            core.school.name,
+        )
     stack = AsyncExitStack()
     if run_lock is not None:
         stack.callback(run_lock.release)

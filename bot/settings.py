@@ -5,17 +5,29 @@ Every setting is documented in README.md and `.env.example`; keep the three in s
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# the bot's own route for Telegram's webhook posts (bot/web.py)
+TELEGRAM_WEBHOOK_PATH = "/webhooks/telegram"
+# what Telegram's setWebhook accepts (Bot API: secret_token; ports of the official server)
+TELEGRAM_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+TELEGRAM_WEBHOOK_PORTS = (443, 80, 88, 8443)
+OFFICIAL_BOT_API_HOST = "api.telegram.org"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # hide_input_in_errors: a rejected token or secret is never printed back
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
 
     # storage
     database_url: str = "sqlite+aiosqlite:///./data/jejak.db"
@@ -86,6 +98,55 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r} (e.g. Asia/Jakarta)") from exc
+        return value
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """What Telegram can post to and the bot answers at: https (plain http only through a
+        local Bot API server), an official webhook port, a path ending in /webhooks/telegram."""
+        if value is None or not value.strip():
+            return None  # long polling
+        value = value.strip()
+        example = f"e.g. https://bot.smkcontoh.sch.id{TELEGRAM_WEBHOOK_PATH}"
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError:
+            raise ValueError(
+                f"TELEGRAM_WEBHOOK_URL {value!r} is not a valid URL; {example}"
+            ) from None
+        api_host = urlsplit(str(info.data.get("telegram_api_url") or "")).hostname
+        official = api_host == OFFICIAL_BOT_API_HOST
+        allowed = ("https",) if official else ("https", "http")
+        if parts.scheme not in allowed or not parts.hostname:
+            raise ValueError(
+                f"TELEGRAM_WEBHOOK_URL must be a public https:// address (Telegram posts updates "
+                f"only over HTTPS), not {value!r}; {example}"
+            )
+        if official and port is not None and port not in TELEGRAM_WEBHOOK_PORTS:
+            ports = ", ".join(str(p) for p in TELEGRAM_WEBHOOK_PORTS)
+            raise ValueError(
+                f"TELEGRAM_WEBHOOK_URL: Telegram posts only to ports {ports}, not {port}"
+            )
+        if not parts.path.endswith(TELEGRAM_WEBHOOK_PATH):
+            raise ValueError(
+                f"TELEGRAM_WEBHOOK_URL must end in {TELEGRAM_WEBHOOK_PATH}, the path the bot "
+                f"answers Telegram at (got path {parts.path or '/'!r}); {example}"
+            )
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not TELEGRAM_SECRET_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters, each A-Z, a-z, 0-9, _ or - "
+                "(Telegram refuses any other); generate one with "
+                'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+            )
         return value
 
     @field_validator("default_language")

@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.channels.whatsapp_events import MalformedWebhook, parse_webhook, verify_signature
+from bot.settings import TELEGRAM_WEBHOOK_PATH
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ def create_app(deps: WebDeps) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/webhooks/whatsapp", whatsapp_verify, methods=["GET"]),
         Route("/webhooks/whatsapp", whatsapp_event, methods=["POST"]),
-        Route("/webhooks/telegram", telegram_event, methods=["POST"]),
+        Route(TELEGRAM_WEBHOOK_PATH, telegram_event, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *deps.extra_routes,

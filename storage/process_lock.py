@@ -5,11 +5,14 @@ PostgreSQL (the per-person advisory lock, `FOR UPDATE SKIP LOCKED` on the outbox
 rate-limit schedule, the planner lock) have no SQLite counterpart: there they rely on everything
 running in one process. So `jejak run` takes an exclusive `fcntl.flock` on a lock file next to
 the database (`<database>.lock`) for as long as it runs; a second `jejak run` on the same file
-stops at once with a message saying so. Short CLI commands (roster import, export, report) do
-not take the lock and may run alongside.
+stops at once with a message saying so. `jejak outreach tick` sends too (its rate limits are
+per process as well), so it takes the same lock for as long as it runs and refuses next to a
+`jejak run`. Short CLI commands (roster import, export, report) do not take the lock and may
+run alongside.
 
 The lock is the kernel's: it goes away with the process, even after `kill -9`; the file itself
-stays (deleting lock files races with their users) and records the holder's pid for the message.
+stays (deleting lock files races with their users) and records the holder's pid and command
+(`<pid> <command>`) for the message.
 PostgreSQL and in-memory databases need no lock. Where `fcntl` does not exist (Windows), the
 guard is skipped.
 """
@@ -31,16 +34,21 @@ except ImportError:  # pragma: no cover (Windows)
     fcntl = None  # type: ignore[assignment]
 
 
-class AlreadyRunning(RuntimeError):
-    """Another process holds the database's run lock."""
+RUN = "jejak run"
+TICK = "jejak outreach tick"
 
-    def __init__(self, database: Path, lock_file: Path, pid: str | None) -> None:
+
+class AlreadyRunning(RuntimeError):
+    """Another process holds the database's run lock: `holder` is its command (`RUN`, `TICK`)."""
+
+    def __init__(self, database: Path, lock_file: Path, pid: str | None, holder: str = RUN) -> None:
         self.database = database
         self.lock_file = lock_file
         self.pid = pid
-        holder = f" (pid {pid})" if pid else ""
+        self.holder = holder
+        which = f" (pid {pid})" if pid else ""
         super().__init__(
-            f"another `jejak run`{holder} is already using the SQLite database {database}. "
+            f"another `{holder}`{which} is already using the SQLite database {database}. "
             "A SQLite deployment runs as one process: stop the other one first. To run several "
             "workers, use PostgreSQL (DATABASE_URL=postgresql://...; see docs/scaling.md). "
             f"Lock file: {lock_file}"
@@ -76,9 +84,15 @@ class ProcessLock:
         self.fd = None
 
 
-def acquire(url: str) -> ProcessLock | None:
-    """Take the single-process lock of the SQLite database at `url` (None: nothing to lock).
-    Raises AlreadyRunning when another process holds it."""
+def _holder(record: str) -> tuple[str | None, str]:
+    """`<pid> <command>` from the lock file -> (pid, command); a bare pid is `jejak run`'s."""
+    pid, _, command = record.strip().partition(" ")
+    return (pid or None), (command.strip() or RUN)
+
+
+def acquire(url: str, holder: str = RUN) -> ProcessLock | None:
+    """Take the single-process lock of the SQLite database at `url` for the command `holder`
+    (None: nothing to lock). Raises AlreadyRunning when another process holds it."""
     database = sqlite_file(url)
     if database is None or fcntl is None:
         return None
@@ -90,14 +104,14 @@ def acquire(url: str) -> ProcessLock | None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         try:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or None
+            pid, command = _holder(os.pread(fd, 128, 0).decode(errors="replace"))
         except OSError:
-            pid = None
+            pid, command = None, RUN
         os.close(fd)
-        raise AlreadyRunning(database, path, pid) from None
+        raise AlreadyRunning(database, path, pid, command) from None
     except BaseException:
         os.close(fd)
         raise
     os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    os.pwrite(fd, f"{os.getpid()} {holder}\n".encode(), 0)
     return ProcessLock(path, fd)

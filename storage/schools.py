@@ -1,5 +1,6 @@
-"""Schools: the default one comes from the settings (SCHOOL_NAME, SCHOOL_NPSN, TIMEZONE); a
-deployment may hold more (`jejak school add`), each owning its roster, staff and vacancies.
+"""Schools: the default one comes from the settings (SCHOOL_NAME, SCHOOL_NPSN, TIMEZONE; the
+NPSN `PLACEHOLDER_NPSN` means none is configured); a deployment may hold more
+(`jejak school add`), each owning its roster, staff and vacancies.
 
 `SchoolDirectory` is the in-memory view of every school that the running process keeps (the
 inbound hot path reads names and zones from it, never from the database): it is loaded once,
@@ -21,6 +22,8 @@ from sqlmodel import select
 from storage.db import Database
 from storage.models import Alumnus, School, Staff
 
+PLACEHOLDER_NPSN = "00000000"  # SCHOOL_NPSN's default: no school configured (the demo's)
+
 
 class SchoolSettings(Protocol):
     school_name: str
@@ -32,8 +35,17 @@ class SchoolError(ValueError):
     """A school operation that cannot be done (unknown NPSN, bad zone, duplicate)."""
 
 
-async def ensure_default_school(db: Database, settings: SchoolSettings) -> School:
-    """Get the school with the configured NPSN, creating it (or updating name/zone) if needed."""
+async def ensure_default_school(db: Database, settings: SchoolSettings, *, update: bool) -> School:
+    """The school with the configured NPSN (SCHOOL_NPSN), created from SCHOOL_NAME and TIMEZONE
+    when it does not exist yet.
+
+    `update=True` is what `jejak run` does at start: an existing school's name and zone follow
+    SCHOOL_NAME and TIMEZONE, but only the ones actually set (a pydantic settings object's
+    `model_fields_set`): a setting left at its default never renames a school. CLI commands
+    pass `update=False` and leave an existing school as it is (`jejak school set` changes it),
+    so a command run with the settings missing or half-read cannot rename the school.
+    """
+    explicit = getattr(settings, "model_fields_set", {"school_name", "timezone"})
     async with db.session() as session:
         school = (
             await session.execute(select(School).where(School.npsn == settings.school_npsn))
@@ -43,9 +55,13 @@ async def ensure_default_school(db: Database, settings: SchoolSettings) -> Schoo
                 npsn=settings.school_npsn, name=settings.school_name, timezone=settings.timezone
             )
             session.add(school)
+        elif update:
+            if "school_name" in explicit:
+                school.name = settings.school_name
+            if "timezone" in explicit:
+                school.timezone = settings.timezone
         else:
-            school.name = settings.school_name
-            school.timezone = settings.timezone
+            return school
         await session.commit()
         await session.refresh(school)
         return school

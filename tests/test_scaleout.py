@@ -33,7 +33,7 @@ from bot.settings import Settings
 from storage import migrate, outbox
 from storage.db import Database
 from storage.invitations import ensure_invitations
-from storage.models import Alumnus, Answer, Contact, InboundEvent, OutboxMessage
+from storage.models import Alumnus, Answer, Contact, InboundEvent, OutboxMessage, School
 from storage.models import Response as ResponseRow
 from storage.roster import import_roster
 from storage.schools import ensure_default_school
@@ -258,7 +258,7 @@ async def test_two_workers_share_conversations_and_a_broadcast(pg_db, tmp_path):
     settings = Settings(
         _env_file=None, database_url=url, school_name="SMK Skala", school_npsn="20100777"
     )
-    school = await ensure_default_school(db, settings)
+    school = await ensure_default_school(db, settings, update=False)
     roster = tmp_path / "roster.csv"
     write_roster(roster, PEOPLE)
     await import_roster(db, school.id, roster)
@@ -522,6 +522,113 @@ def test_a_second_jejak_run_on_one_sqlite_database_refuses(tmp_path):
         again.wait_ready()
     finally:
         assert again.stop() == 0
+
+
+def _enqueue_notice(url: str, chat: str) -> None:
+    async def go() -> None:
+        db = Database(url)
+        try:
+            async with db.session() as s:
+                school = (await s.execute(select(School))).scalars().one()
+                row = {
+                    "school_id": school.id,
+                    "purpose": "notice",
+                    "idempotency_key": f"tick-notice:{chat}",
+                    "channel": "telegram",
+                    "address": chat,
+                    "payload": {"text": "Info BKK: bursa kerja Sabtu ini."},
+                }
+                assert await outbox.enqueue(s, [row]) == 1
+                await s.commit()
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+
+
+def test_outreach_tick_refuses_next_to_jejak_run_on_sqlite(tmp_path):
+    """`jejak outreach tick` sends from its own process: on SQLite (rate limits per process) it
+    takes the run lock, so next to `jejak run` it sends nothing and exits non-zero; alone, it
+    sends. A tick that finds another tick running skips quietly, and `jejak run` names it."""
+    db_file = tmp_path / "data" / "jejak.db"
+    url = f"sqlite+aiosqlite:///{db_file}"
+    run_env = {
+        "DATABASE_URL": url,
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_PORT": "0",
+        "SCHOOL_NPSN": "20100888",
+        "QUIET_HOURS_START": "00:00",
+        "QUIET_HOURS_END": "00:00",
+        "TELEGRAM_BOT_TOKEN": "",  # the bot itself sends nothing to Telegram here
+        "WHATSAPP_ACCESS_TOKEN": "",
+        "JEJAK_ENV_FILE": "",
+    }
+
+    def jejak(*args: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*JEJAK, *args],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "300", **run_env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    with FakeBotApi() as api:
+        telegram = {"TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_URL": api.url}
+        first = Worker(run_env, tmp_path / "run.log", cwd=tmp_path)
+        try:
+            first.wait_ready()
+            _enqueue_notice(url, "9100001")
+            refused = jejak("outreach", "tick", **telegram)
+            assert refused.returncode == 1, refused.stdout + refused.stderr
+            message = " ".join(refused.stderr.split())
+            assert f"`jejak run` (pid {first.popen.pid}) is running on the SQLite database" in (
+                message
+            )
+            assert "only for setups without `jejak run`" in message
+            assert "nothing was done" in message
+            assert api.texts(9100001) == []
+            assert httpx.get(f"{first.url}/healthz").status_code == 200
+        finally:
+            assert first.stop() == 0
+        alone = jejak("outreach", "tick", **telegram)
+        assert alone.returncode == 0, alone.stderr
+        assert "Dispatched: 1 sent" in alone.stdout
+        assert api.texts(9100001) == ["Info BKK: bursa kerja Sabtu ini."]
+
+        # a tick still running (cron started the next one early): skipped, exit 0
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from storage import process_lock; "
+                f"lock = process_lock.acquire({url!r}, holder=process_lock.TICK); "
+                "print('HELD', flush=True); sys.stdin.read()",
+            ],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "HELD"
+            _enqueue_notice(url, "9100002")
+            skipped = jejak("outreach", "tick", **telegram)
+            assert skipped.returncode == 0, skipped.stderr
+            assert f"another `jejak outreach tick` (pid {holder.pid}) is still" in " ".join(
+                skipped.stdout.split()
+            )
+            assert api.texts(9100002) == []
+            # and `jejak run` says which command holds the database
+            blocked = Worker(run_env, tmp_path / "blocked.log", cwd=tmp_path)
+            assert blocked.popen.wait(30) == 3
+            blocked.stop()
+            log = " ".join(blocked.log.read_text().split())
+            assert f"another `jejak outreach tick` (pid {holder.pid}) is already using" in log
+        finally:
+            holder.communicate("", timeout=10)
 
 
 def test_postgres_and_memory_databases_take_no_file_lock(tmp_path):

@@ -5,13 +5,18 @@ its webhook with a secret at a fake Bot API server, which then POSTs every updat
 
 from __future__ import annotations
 
+import secrets
 import socket
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from bot.cli import _register, app
 from bot.runner import Running, start
+from bot.settings import Settings
 from storage.invitations import ensure_invitations
 from storage.models import Answer, Contact, InboundEvent
 from storage.roster import import_roster
@@ -221,3 +226,105 @@ async def test_webhook_url_without_secret_refuses_to_start(fake_api, db_url, db)
     with pytest.raises(SystemExit, match="TELEGRAM_WEBHOOK_SECRET"):
         await start(settings)
     assert not fake_api.webhook.get("url")
+
+
+# ---- the settings: what Telegram can post to, and what it accepts as a secret ----------------
+def webhook_settings(**values) -> Settings:
+    return Settings(_env_file=None, **values)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://bot.example.sch.id/webhooks/telegram", "must be a public https:// address"),
+        ("bot.example.sch.id/webhooks/telegram", "must be a public https:// address"),
+        ("https:///webhooks/telegram", "must be a public https:// address"),
+        ("https://bot.example.sch.id", "must end in /webhooks/telegram"),
+        ("https://bot.example.sch.id/", "must end in /webhooks/telegram"),
+        ("https://bot.example.sch.id/telegram", "must end in /webhooks/telegram"),
+        ("https://bot.example.sch.id/webhooks/telegram/", "must end in /webhooks/telegram"),
+        ("https://bot.example.sch.id/webhooks/whatsapp", "must end in /webhooks/telegram"),
+        ("https://bot.example.sch.id:8080/webhooks/telegram", "ports 443, 80, 88, 8443"),
+        ("https://bot.example.sch.id:x/webhooks/telegram", "is not a valid URL"),
+    ],
+)
+def test_bad_webhook_url_is_refused_naming_the_setting(url, says):
+    with pytest.raises(ValidationError) as caught:
+        webhook_settings(telegram_webhook_url=url, telegram_webhook_secret=SECRET)
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("telegram_webhook_url",)
+    assert "TELEGRAM_WEBHOOK_URL" in error["msg"] and says in error["msg"]
+
+
+@pytest.mark.parametrize(
+    "secret", ["with space", "s3cret!", "tanda.titik", "rahasia=1", "kunci_ä", "x" * 257]
+)
+def test_bad_webhook_secret_is_refused_without_showing_it(secret):
+    with pytest.raises(ValidationError) as caught:
+        webhook_settings(
+            telegram_webhook_url="https://bot.example.sch.id/webhooks/telegram",
+            telegram_webhook_secret=secret,
+        )
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("telegram_webhook_secret",)
+    assert "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters" in error["msg"]
+    assert secret not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("https://bot.example.sch.id/webhooks/telegram", SECRET),
+        ("https://bot.example.sch.id:8443/webhooks/telegram", secrets.token_urlsafe(32)),
+        ("https://smkn1.sch.id/jejak/webhooks/telegram", "A" * 256),  # a proxy strips /jejak
+        ("  https://bot.example.sch.id:443/webhooks/telegram  ", "-_-"),
+    ],
+)
+def test_good_webhook_settings_are_kept(url, secret):
+    settings = webhook_settings(telegram_webhook_url=url, telegram_webhook_secret=secret)
+    assert settings.telegram_webhook_url == url.strip()
+    assert settings.token("telegram_webhook_secret") == secret
+
+
+def test_empty_webhook_settings_mean_long_polling():
+    settings = webhook_settings(telegram_webhook_url="", telegram_webhook_secret="")
+    assert settings.telegram_webhook_url is None
+    assert settings.telegram_webhook_secret is None
+
+
+def test_plain_http_only_through_a_local_bot_api_server():
+    local = webhook_settings(
+        telegram_api_url="http://127.0.0.1:8081",
+        telegram_webhook_url="http://10.0.0.5:8080/webhooks/telegram",
+        telegram_webhook_secret=SECRET,
+    )
+    assert local.telegram_webhook_url == "http://10.0.0.5:8080/webhooks/telegram"
+    with pytest.raises(ValidationError, match="ports 443, 80, 88, 8443"):
+        webhook_settings(
+            telegram_api_url="https://api.telegram.org",
+            telegram_webhook_url="https://10.0.0.5:8080/webhooks/telegram",
+        )
+
+
+def test_cli_names_the_bad_webhook_setting_and_opens_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _register()
+    result = CliRunner().invoke(
+        app,
+        ["migrate"],
+        env={
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/j.db",
+            "TELEGRAM_WEBHOOK_URL": "https://bot.example.sch.id/",
+            "TELEGRAM_WEBHOOK_SECRET": "rahasia sekali",
+            "JEJAK_ENV_FILE": None,
+            "COLUMNS": "300",
+        },
+    )
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())
+    assert "Setting TELEGRAM_WEBHOOK_URL: TELEGRAM_WEBHOOK_URL must end in /webhooks/telegram" in (
+        output
+    )
+    assert "Setting TELEGRAM_WEBHOOK_SECRET: TELEGRAM_WEBHOOK_SECRET must be" in output
+    assert "rahasia sekali" not in output
+    assert not (tmp_path / "j.db").exists()

@@ -3,28 +3,67 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bot.cli import app
-from bot.cli.common import console, fail, load_settings, run, school_option
-from storage import outbox
+from bot.cli.common import (
+    console,
+    fail,
+    load_settings,
+    no_school_message,
+    run,
+    school_configured,
+    school_option,
+)
+from storage import outbox, process_lock
 from storage.models import utcnow
 
 outreach_app = typer.Typer(help="Reminders, follow-ups and the outbox.", no_args_is_help=True)
 app.add_typer(outreach_app, name="outreach")
 
 
+def tick_refused(exc: process_lock.AlreadyRunning) -> tuple[str, int]:
+    """What `outreach tick` says, and its exit code, when another process holds the SQLite
+    database's run lock."""
+    pid = f" (pid {exc.pid})" if exc.pid else ""
+    if exc.holder == process_lock.TICK:  # cron started the next tick before this one ended
+        return (
+            f"Skipped: another `jejak outreach tick`{pid} is still running on the SQLite "
+            f"database {exc.database}; the next tick takes over its work.",
+            0,
+        )
+    return (
+        f"`{exc.holder}`{pid} is running on the SQLite database {exc.database} and already "
+        "plans and sends reminders, follow-ups, vacancies and digests itself: "
+        "`jejak outreach tick` is only for setups without `jejak run`. A SQLite database has "
+        "one sending process (its rate limits hold per process); nothing was done.",
+        1,
+    )
+
+
 @outreach_app.command("tick")
 def tick_cmd() -> None:
-    """One planning pass and one dispatch pass now, then exit (cron-style use)."""
+    """One planning pass and one dispatch pass now, then exit (cron-style use, for setups
+    without `jejak run`; on SQLite it refuses while `jejak run` uses the database)."""
     from bot.app import build_core
     from bot.outreach.scheduler import Outreach, senders_of
     from bot.runner import make_telegram, make_whatsapp
 
     settings = load_settings()
+    if not school_configured(settings):
+        raise fail(escape(no_school_message(school_option=False)), 2)
+    try:  # SQLite: one sending process per database (storage/process_lock.py)
+        run_lock = process_lock.acquire(settings.database_url, holder=process_lock.TICK)
+    except process_lock.AlreadyRunning as exc:
+        message, code = tick_refused(exc)
+        if code == 0:
+            console.print(escape(message))
+            raise typer.Exit(0) from None
+        raise fail(escape(message), code) from None
 
     async def go():
-        core = await build_core(settings)
+        core = await build_core(settings, update_school=False)  # `jejak run` applies settings
         telegram = make_telegram(core)
         whatsapp = make_whatsapp(core)
         try:
@@ -39,7 +78,11 @@ def tick_cmd() -> None:
                 await whatsapp.client.aclose()
             await core.close()
 
-    result = run(go)
+    try:
+        result = run(go)
+    finally:
+        if run_lock is not None:
+            run_lock.release()
     plan, d = result.plan, result.dispatch
     if plan is None:
         console.print("Planning skipped: another process holds the planner lock.")

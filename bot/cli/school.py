@@ -1,7 +1,9 @@
 """`jejak school add|list|set`: the schools of one deployment (a regional office serving several).
 
 A single-school install needs none of this: the school configured by SCHOOL_NPSN, SCHOOL_NAME
-and TIMEZONE is created on first use and stays the default of every `--school` option.
+and TIMEZONE is created on first use and stays the default of every `--school` option. These
+commands work without a configured school too (a regional office may name every school with
+`--school`); they then create no default school.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.cli import app
-from bot.cli.common import console, fail, load_settings, open_with_school, run
+from bot.cli.common import console, fail, load_settings, open_with_default, run
 from storage.schools import SchoolError, add_school, list_schools, set_school
 
 school_app = typer.Typer(
@@ -34,7 +36,7 @@ def add_cmd(
     settings = load_settings()
 
     async def go():
-        db, _default = await open_with_school(settings)
+        db, _default = await open_with_default(settings)
         try:
             return await add_school(db, npsn, name, timezone)
         finally:
@@ -56,9 +58,9 @@ def list_cmd() -> None:
     settings = load_settings()
 
     async def go():
-        db, default = await open_with_school(settings)
+        db, default = await open_with_default(settings)
         try:
-            return default.id, await list_schools(db)
+            return (default.id if default else None), await list_schools(db)
         finally:
             await db.dispose()
 
@@ -82,14 +84,14 @@ def set_cmd(
     name: str | None = typer.Option(None, "--name"),
     timezone: str | None = typer.Option(None, "--timezone"),
 ) -> None:
-    """Change a school's name or timezone (the default school's come from SCHOOL_NAME and
-    TIMEZONE, which win at the next start)."""
+    """Change a school's name or timezone (for the configured school, SCHOOL_NAME and TIMEZONE
+    win at the next start of `jejak run` when they are set)."""
     if name is None and timezone is None:
         raise fail("Nothing to change: give --name and/or --timezone.", 2)
     settings = load_settings()
 
     async def go():
-        db, _default = await open_with_school(settings)
+        db, _default = await open_with_default(settings)
         try:
             return await set_school(db, npsn, name=name, timezone=timezone)
         finally:
@@ -100,9 +102,15 @@ def set_cmd(
     except SchoolError as exc:
         raise fail(escape(str(exc)), 2) from None
     console.print(f"School {school.npsn}: {escape(school.name)} ({school.timezone}).")
-    if school.npsn == settings.school_npsn:
+    # `jejak run` applies SCHOOL_NAME / TIMEZONE at start when they are set (ensure_default_school)
+    overridden = [
+        setting.upper()
+        for setting, changed in (("school_name", name), ("timezone", timezone))
+        if changed is not None and setting in settings.model_fields_set
+    ]
+    if school.npsn == settings.school_npsn and overridden:
         console.print(
-            "This is the configured default school: also change SCHOOL_NAME / TIMEZONE, or the "
-            "next start sets them back.",
+            f"This is the configured default school: also change {' / '.join(overridden)} in "
+            "the settings, or the next start of `jejak run` sets it back.",
             style="yellow",
         )
