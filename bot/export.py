@@ -4,7 +4,13 @@ XLSX: sheet `lulusan` (one row per roster entry, responders and non-responders) 
 `rekap_jurusan` (per graduation year and major). The rows are streamed from the database in
 batches into XlsxWriter's constant-memory workbook (each row goes to a temporary file as it is
 written), so memory does not grow with the roster.
-CSV: UTF-8 with BOM (Excel opens it correctly), the `lulusan` sheet only.
+CSV: UTF-8 with BOM, the `lulusan` sheet only, for tools that read values as text (an upload
+that asks for CSV, scripts, a database import). Excel guesses a type for every CSV cell and
+turns the NISN `0071234501` into the number 71234501, so people opening the export in Excel take
+the XLSX: the CSV keeps the NISN as plain digits rather than the `="0071234501"` trick, which is
+itself a formula. Text cells that a spreadsheet program would run as a formula (starting with
+= + - @, a tab or a carriage return) get a leading `'` (OWASP, "CSV Injection"); the number
+columns (tahun_lulus, waiting_months) are written as numbers and never prefixed.
 
 NISN and start_month are text (leading zeros, "MM/YYYY"); answered_at is a real datetime in the
 school's zone (Excel has no time zones, so it is written as local wall time).
@@ -74,6 +80,11 @@ REKAP_COLUMNS = (
     "median_waiting_months",
 )
 _TEXT_COLUMNS = frozenset({"nisn", "start_month"})
+# the columns holding numbers (ints from the roster and derived figures, never typed text)
+NUMERIC_COLUMNS = frozenset({"tahun_lulus", "waiting_months"})
+# a CSV cell starting with one of these is run as a formula by spreadsheet programs
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+CSV_DATETIME_FORMAT = "%Y-%m-%d %H:%M"
 _WIDTHS = {"nisn": 13, "nama": 28, "kelas": 12, "employer": 26, "institution": 26}
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 PERCENT_FORMAT = "0.0%"
@@ -161,6 +172,34 @@ def rekap_record(r: RecapRow) -> dict[str, Any]:
         "pct_relevant": r.relevant_rate,
         "median_waiting_months": r.median_waiting_months,
     }
+
+
+def neutralise(text: str) -> str:
+    """A text cell that a spreadsheet program would evaluate (=, +, -, @, tab or CR first, also
+    after leading spaces) with a leading `'`, so it is shown as the text it is (OWASP)."""
+    if text.startswith(FORMULA_TRIGGERS) or text.lstrip(" ").startswith(FORMULA_TRIGGERS):
+        return "'" + text
+    return text
+
+
+_NUMERIC_INDEXES = frozenset(i for i, c in enumerate(LULUSAN_COLUMNS) if c in NUMERIC_COLUMNS)
+
+
+def csv_cells(values: list[Any]) -> list[Any]:
+    """One `lulusan_values` row as CSV cells: numbers stay numbers in the number columns (a
+    negative one too), datetimes become "YYYY-MM-DD HH:MM", every other value is text and is
+    neutralised when it would run as a formula; None is an empty cell."""
+    cells: list[Any] = []
+    for i, value in enumerate(values):
+        if value is None:
+            cells.append("")
+        elif i in _NUMERIC_INDEXES and isinstance(value, int | float):
+            cells.append(value)
+        elif isinstance(value, datetime):
+            cells.append(value.strftime(CSV_DATETIME_FORMAT))
+        else:
+            cells.append(neutralise(str(value)))
+    return cells
 
 
 async def _school_zone(db: Database, school_id: int) -> ZoneInfo:
@@ -311,31 +350,33 @@ async def export_csv(
     kelas: str | None = None,
     batch_size: int = 2000,
 ) -> int:
-    """Write the `lulusan` rows as CSV (UTF-8 with BOM); returns the number of rows."""
+    """Write the `lulusan` rows as CSV (UTF-8 with BOM); returns the number of rows.
+
+    Formula-like text cells are neutralised (`csv_cells`); for Excel, use the XLSX."""
     count = 0
+    zone = await _school_zone(db, school_id)
     # buffered writes to a local file; the event loop gets control between database batches
     with open(path, "w", encoding="utf-8-sig", newline="") as handle:  # noqa: ASYNC230
         writer = csv.writer(handle)
         writer.writerow(LULUSAN_COLUMNS)
-        async for record in lulusan_records(db, school_id, graduation_year, kelas, batch_size):
-            values = []
-            for column in LULUSAN_COLUMNS:
-                value = record[column]
-                if isinstance(value, datetime):
-                    value = value.strftime("%Y-%m-%d %H:%M")
-                values.append("" if value is None else value)
-            writer.writerow(values)
+        rows = export_rows(db, school_id, graduation_year, kelas, batch_size=batch_size)
+        async for row in rows:
+            writer.writerow(csv_cells(lulusan_values(row, zone)))
             count += 1
     return count
 
 
 __all__ = [
+    "FORMULA_TRIGGERS",
     "LULUSAN_COLUMNS",
+    "NUMERIC_COLUMNS",
     "REKAP_COLUMNS",
+    "csv_cells",
     "export_csv",
     "export_xlsx",
     "lulusan_record",
     "lulusan_values",
     "lulusan_records",
+    "neutralise",
     "rekap_record",
 ]

@@ -129,6 +129,69 @@ async def test_csv_has_bom_and_same_rows(db, tmp_path):
     assert eko["waiting_months"] == "" and eko["status"] == "mencari_kerja"
 
 
+async def test_csv_neutralises_formula_cells_and_keeps_numbers(db, tmp_path):
+    """CSV injection (OWASP): a text cell starting with = + - @, a tab or a carriage return is
+    written with a leading ' so a spreadsheet program shows it as text instead of running it.
+    Numeric columns keep their numbers, NISN keeps its digits and zeros (the file is for tools
+    that read text; Excel users take the XLSX)."""
+    from sqlalchemy import update
+
+    from storage.models import Alumnus, Answer, Response
+
+    f = await build(db)
+    payloads = {
+        "employer": '=HYPERLINK("http://evil","klik")',
+        "job_title": "+62-cmd",
+        "work_location": "-2+3",
+        "relevance": "@SUM(1)",
+        "income": "\t=1+1",
+        "job_channel": "\r=1+1",
+    }
+    async with db.session() as s:
+        adi = (await s.execute(select(Alumnus.id).where(Alumnus.name == "Adi Saputra"))).scalar()
+        responses = select(Response.id).where(Response.alumnus_id == adi)
+        for field, value in payloads.items():
+            await s.execute(
+                update(Answer)
+                .where(Answer.response_id.in_(responses), Answer.field == field)
+                .values(value=value)
+            )
+        # roster text is outside input too
+        await s.execute(update(Alumnus).where(Alumnus.id == adi).values(kelas="=XII TKJ 1"))
+        await s.commit()
+    out = tmp_path / "ekspor.csv"
+    await export_csv(db, f.school_id, out, graduation_year=2024)
+    rows = list(csv.reader(io.StringIO(out.read_bytes().decode("utf-8-sig"), newline="")))
+    cells = next(r for r in rows if r[1] == "Adi Saputra")
+    adi_row = dict(zip(LULUSAN_COLUMNS, cells, strict=True))
+    for field, value in payloads.items():
+        assert adi_row[field] == "'" + value, field
+    assert adi_row["kelas"] == "'=XII TKJ 1"
+    # numbers and plain values are left as they are
+    assert adi_row["nisn"] == "0012345601" and adi_row["tahun_lulus"] == "2024"
+    assert adi_row["waiting_months"] == "2" and adi_row["start_month"] == "08/2024"
+    assert adi_row["status"] == "bekerja" and adi_row["answered_at"] == "2025-09-10 17:00"
+    triggers = ("=", "+", "-", "@", "\t", "\r")
+    assert not [c for r in rows[1:] for c in r if c.startswith(triggers)]
+
+
+def test_csv_keeps_negative_numbers_in_numeric_columns():
+    """A number column is never prefixed, even negative; the same text in a free-text column
+    is."""
+    from bot.export import csv_cells
+
+    values = [None] * len(LULUSAN_COLUMNS)
+    col = {c: i for i, c in enumerate(LULUSAN_COLUMNS)}
+    values[col["waiting_months"]] = -2
+    values[col["tahun_lulus"]] = 2024
+    values[col["employer"]] = "-2"
+    values[col["answered_at"]] = datetime(2025, 9, 10, 17, 0)
+    cells = csv_cells(values)
+    assert cells[col["waiting_months"]] == -2 and cells[col["tahun_lulus"]] == 2024
+    assert cells[col["employer"]] == "'-2"
+    assert cells[col["answered_at"]] == "2025-09-10 17:00" and cells[col["nama"]] == ""
+
+
 # --- CLI: jejak export, jejak report -----------------------------------------------------------
 
 
@@ -164,6 +227,12 @@ def test_cli_export(cli_env, tmp_path):
     r = _invoke(cli_env, "export", "--out", str(out_csv), "--kelas", "XII RPL 1")
     assert r.exit_code == 0, r.output
     assert len(out_csv.read_text(encoding="utf-8-sig").splitlines()) == 6
+    said = " ".join(r.stdout.split())
+    assert "Excel drops the NISN's leading zeros" in said and "write .xlsx" in said
+
+    r = _invoke(cli_env, "export", "--help")
+    helped = " ".join(r.stdout.replace("│", " ").split())
+    assert ".xlsx to open in Excel" in helped and "For Excel use .xlsx" in helped
 
     r = _invoke(cli_env, "export", "--out", str(tmp_path / "x.pdf"))
     assert r.exit_code == 2 and "use .xlsx or .csv" in r.stderr

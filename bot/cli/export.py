@@ -17,14 +17,27 @@ FORMATS = {".xlsx": export_xlsx, ".csv": export_csv}
 
 @app.command("export")
 def export_cmd(
-    out: Path = typer.Option(..., "--out", "-o", help="File to write: .xlsx or .csv."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help=(
+            "File to write: .xlsx to open in Excel (NISN stays text), or .csv for other tools "
+            "(an upload that asks for CSV, scripts): Excel drops a CSV NISN's leading zeros."
+        ),
+    ),
     tahun_lulus: int | None = typer.Option(
         None, "--tahun-lulus", help="Only this graduation year."
     ),
     kelas: str | None = typer.Option(None, "--kelas", "-k", help="Only this class."),
     school: str | None = school_option(),
 ) -> None:
-    """Export every graduate with their current answers (XLSX: plus a per-major summary)."""
+    """Export every graduate with their current answers (XLSX: plus a per-major summary).
+
+    For Excel use .xlsx: opened in Excel, a CSV loses the NISN's leading zeros (0071234501
+    becomes 71234501). The CSV (UTF-8 with BOM, graduates only) is for tools that read text; a
+    cell that would run as a formula (starting with = + - @) is written with a leading '.
+    """
     writer = FORMATS.get(out.suffix.lower())
     if writer is None:
         raise fail(f"Unknown file type {out.suffix or '(none)'!r}: use .xlsx or .csv.", 2)
@@ -49,4 +62,10 @@ def export_cmd(
     if isinstance(result, str):
         raise fail(escape(result), 2)
     console.print(f"Wrote {result} graduates to {escape(str(out))}.")
+    if writer is export_csv:
+        console.print(
+            "CSV is for tools that read text: Excel drops the NISN's leading zeros. "
+            "To open the export in Excel, write .xlsx.",
+            style="dim",
+        )
     console.print("It holds personal data: share it only with who needs it.", style="dim")
