@@ -374,6 +374,8 @@ class ConversationService:
                 contact.refused_at = utcnow()
                 contact.alumnus_id = None
                 contact.response_id = None
+                if eff.code:  # their personal invitation: the graduate is known, so recorded
+                    await queries.record_declined(session, eff.code, contact.id, contact.refused_at)
             elif isinstance(eff, engine.BeginResponse):
                 if contact.alumnus_id is not None:
                     if contact.id is None:  # a contact created in this transaction
@@ -472,6 +474,7 @@ class ConversationService:
             eff.alumnus_id,
             consent_tracer_at=datetime.fromisoformat(eff.consent_at),
             consent_version=self.consent_version,
+            declined_at=None,  # agreed after all
             updated_at=utcnow(),
         )
         if not linked:  # no such graduate (deleted meanwhile)
@@ -486,6 +489,10 @@ class ConversationService:
         t = self.cat.t
         alumnus = await self._alumnus(session, contact)
         if alumnus is None:
+            if contact.refused_at is not None:  # the refusal itself is what is kept
+                zone = self.context_of(await self._school_of(session, contact, {})).zone
+                when = contact.refused_at.astimezone(zone).strftime("%d-%m-%Y")
+                return t("data.refused", lang, when=when)
             return t("data.none", lang)
         lines = [t("data.header", lang)]
         lines.append(

@@ -94,7 +94,10 @@ class VacancyConsent:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    pass
+    """Tracer consent declined. `code`: the invitation code the person came with, if any; the
+    shell records the refusal on that graduate when the code identifies one (nobody else)."""
+
+    code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,9 +464,10 @@ def _stage_consent(run: _Run, inp: Inbound) -> None:
     if code is None:
         return
     if code == "tidak_setuju":
+        invitation = run.s.get("code")
         run.reset("refused")
-        run.effect(Refused())
-        run.say("consent.refused")
+        run.effect(Refused(code=invitation))
+        run.say("consent.refused.invited" if invitation else "consent.refused")
         return
     run.s["consent_at"] = run.ctx.now.isoformat()
     if run.s.get("code"):

@@ -66,6 +66,9 @@ class Alumnus(SQLModel, table=True):
     consent_vacancies_at: datetime | None = None
     # STOP: no outreach at all (reminders, vacancies, follow-ups); direct replies still work
     stopped_at: datetime | None = None
+    # declined the tracer consent after opening their personal invitation link: only the fact
+    # and the time (no answers, no chat link); cleared when they agree later
+    declined_at: datetime | None = None
 
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

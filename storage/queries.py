@@ -325,6 +325,32 @@ async def update_alumnus(session: AsyncSession, alumnus_id: int, **values: Any) 
     return result.rowcount == 1
 
 
+async def record_declined(
+    session: AsyncSession, code: str, contact_id: int | None, now: datetime
+) -> bool:
+    """A tracer-consent refusal from someone who came with invitation `code`: mark its graduate
+    declined (`declined_at`, nothing else). Only when that tells who refused: the code is valid,
+    no other chat is linked to the graduate and they have not consented (a leaked link used by
+    someone else records nothing). One conditional UPDATE, so a consent committed meanwhile
+    wins. Returns whether a graduate was marked."""
+    hit = await find_by_code(session, None, code)
+    if hit is None:
+        return False
+    alumnus_id = hit[0]["id"]
+    other_chat = (
+        select(Contact.id)
+        .where(Contact.alumnus_id == alumnus_id, Contact.id != (contact_id or 0))
+        .exists()
+    )
+    result = await (await session.connection()).execute(
+        update(Alumnus)
+        .where(Alumnus.id == alumnus_id, Alumnus.consent_tracer_at.is_(None), ~other_chat)
+        .values(declined_at=now, updated_at=now)
+    )
+    _expire(session, Alumnus, alumnus_id)
+    return result.rowcount == 1
+
+
 async def mark_code_used(session: AsyncSession, code: str) -> None:
     """The first use of an invitation code (later uses keep the first time)."""
     normalised = normalise_code(code)

@@ -29,7 +29,7 @@ from storage.models import Alumnus, Answer, Contact, Response
 
 BMW_STATUSES = ("bekerja", "melanjutkan", "wirausaha")
 # why a graduate has not answered yet, in the order a teacher should act on them
-REASONS = ("never_opened", "started", "unreachable", "stopped", "refused")
+REASONS = ("never_opened", "started", "unreachable", "stopped", "declined")
 
 # answer fields in the export, in QUESTIONNAIRE.md "Export" order (status comes from the response)
 EXPORT_ANSWER_FIELDS = (
@@ -302,18 +302,20 @@ def classify_nonresponder(
     contacts: list[dict[str, Any]],
     unfinished_question: str | None,
     has_unfinished: bool,
+    declined: bool = False,
 ) -> tuple[str, str | None]:
     """Why someone has not answered yet: (reason, at_question). Pure.
 
-    `contacts`: their linked chats, each with keys state, unreachable_at, refused_at,
-    last_inbound_at. Precedence: stopped, refused, unreachable (every linked chat is), started
-    (a linked chat that has written or is mid-questionnaire, or an unfinished response), else
-    never opened.
+    `declined`: they refused the tracer consent from their invitation link (`declined_at`; their
+    chat is then not linked). `contacts`: their linked chats, each with keys state,
+    unreachable_at, last_inbound_at. Precedence: declined, stopped, unreachable (every linked
+    chat is), started (a linked chat that has written or is mid-questionnaire, or an unfinished
+    response), else never opened.
     """
+    if declined:
+        return "declined", None
     if stopped:
         return "stopped", None
-    if contacts and any(c.get("refused_at") for c in contacts):
-        return "refused", None
     if contacts and all(c.get("unreachable_at") for c in contacts):
         return "unreachable", None
     node = None
@@ -364,7 +366,13 @@ async def class_summary(
         # non-responders: few rows per class, classified in Python
         people = (
             await session.execute(
-                select(Alumnus.id, Alumnus.name, Alumnus.phone, Alumnus.stopped_at)
+                select(
+                    Alumnus.id,
+                    Alumnus.name,
+                    Alumnus.phone,
+                    Alumnus.stopped_at,
+                    Alumnus.declined_at,
+                )
                 .select_from(Alumnus)
                 .outerjoin(cur, on_current)
                 .where(*filters, cur.c.id.is_(None))
@@ -382,7 +390,6 @@ async def class_summary(
                     Contact.channel,
                     Contact.state,
                     Contact.unreachable_at,
-                    Contact.refused_at,
                     Contact.last_inbound_at,
                 ).where(Contact.alumnus_id.in_(chunk))
             )
@@ -401,6 +408,7 @@ async def class_summary(
         linked = contacts.get(p.id, [])
         reason, at_question = classify_nonresponder(
             stopped=p.stopped_at is not None,
+            declined=p.declined_at is not None,
             contacts=linked,
             unfinished_question=unfinished.get(p.id),
             has_unfinished=p.id in unfinished,

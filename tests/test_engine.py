@@ -304,10 +304,11 @@ def test_refusal_stores_nothing():
     d = Driver()
     d.start(ADI.code)
     out = d.tap(engine.Q_CONSENT, "tidak_setuju")
-    assert out.effects == [Refused()]
+    # the invitation code goes with the refusal (the shell marks that graduate declined)
+    assert out.effects == [Refused(code=ADI.code)]
     assert d.stage == "refused"
     assert set(d.state) <= {"v", "stage", "lang", "failures", "locked_until"}
-    assert "tidak menyimpan" in out.text
+    assert "tidak menyimpan jawaban" in out.text and "undangan ini ditolak" in out.text
     out = d.text("setuju")  # too late: only /start begins again
     assert out.effects == [] and d.stage == "refused" and "/start" in out.text
     out = d.start()
@@ -321,7 +322,17 @@ def test_consent_by_typing_and_junk_at_consent():
     assert d.stage == "consent" and INVALID in out.text and out.effects == []
     assert out.replies[-1].question == engine.Q_CONSENT
     out = d.text("tidak")
-    assert out.effects == [Refused()]
+    assert out.effects == [Refused(code=ADI.code)]
+
+
+def test_refusal_without_an_invitation_names_nobody():
+    """Before anyone is identified (no invitation code) a refusal carries no code: the shell has
+    nobody to record it on, and the reply says nothing is stored."""
+    d = Driver()
+    d.start()
+    out = d.tap(engine.Q_CONSENT, "tidak_setuju")
+    assert out.effects == [Refused()] and d.stage == "refused"
+    assert "kami tidak menyimpan data Anda" in out.text and "undangan" not in out.text
 
 
 def test_english_language_hint_and_english_consent():

@@ -29,7 +29,7 @@ async def test_class_summary_2024_exact(db):
         ("Gita Permata", "started", "employer_type", "6281100000007"),
         ("Indah Sari", "unreachable", None, "6281100000009"),
         ("Hadi Kusuma", "stopped", None, "6281100000008"),
-        ("Joko Susilo", "refused", None, "6281100000010"),
+        ("Joko Susilo", "declined", None, "6281100000010"),
     ]
 
 
@@ -133,6 +133,10 @@ def test_classify_nonresponder_precedence():
         "never_opened",
         None,
     )
+    # declined from their invitation link: no chat stays linked, the mark on the roster row says it
+    assert c(
+        stopped=True, contacts=[], unfinished_question=None, has_unfinished=False, declined=True
+    ) == ("declined", None)
 
 
 # --- rendering --------------------------------------------------------------------------------

@@ -16,18 +16,26 @@ from __future__ import annotations
 import asyncio
 import io
 import struct
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, update
 
+from bot.outreach.planner import plan_due
 from storage import staff as staff_store
-from storage.models import Alumnus, Contact, Staff
+from storage.invitations import ensure_invitations
+from storage.models import Alumnus, Answer, Contact, OutboxMessage, Response, Staff, utcnow
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.telegram_api import FakeBotApi
 from tests.fixtures import reports_fixture
-from tests.harness import RunningBot, WhatsAppChat, make_settings, whatsapp_overrides
+from tests.harness import (
+    RunningBot,
+    TelegramChat,
+    WhatsAppChat,
+    make_settings,
+    whatsapp_overrides,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -524,3 +532,101 @@ async def test_regional_code_links_a_chat(bot, fake_api, graph, built):
         "Lowongan untuk: semua sekolah"
     )
     assert help_text.text.startswith("Perintah staf BKK/Disnaker wilayah:")
+
+
+# ---- a graduate who declines -------------------------------------------------------------------
+TKJ_2024_FAJAR_DECLINED = TKJ_2024.replace(
+    "Belum membuka undangan (1):\n• Fajar Nugroho — +6281100000006\n\n", ""
+).replace(
+    "Tidak bersedia ikut (1):\n• Joko Susilo",
+    "Tidak bersedia ikut (2):\n• Fajar Nugroho\n• Joko Susilo",
+)
+TKJ_2025_RUDI_DECLINED = TKJ_2025.replace(
+    "Belum membuka undangan (1):\n• Rudi Hermawan — +6281100000017",
+    "Tidak bersedia ikut (1):\n• Rudi Hermawan",
+)
+
+
+async def test_declining_from_the_invitation_link_shows_as_declined(bot, fake_api, graph, built):
+    """UU PDP: a graduate who opens their personal invitation and does not agree is recorded
+    as declined (the fact and its time, no answers): /ringkasan lists them under "Tidak
+    bersedia ikut", with no number to chase them with, and no reminder goes to them. Whoever
+    refuses before being identified (no code, an unknown code, or the link of a graduate who
+    already has a chat) records nobody. Agreeing later removes the mark."""
+    db = bot.core.db
+    invites = await ensure_invitations(db, built.school_id, "XII TKJ 1")
+    codes = {alumnus.name: code for alumnus, code in invites}
+
+    # Fajar (2024) on Telegram through his link; Rudi (2025) on WhatsApp, whose wa.me link
+    # pre-fills his code
+    fajar = TelegramChat(fake_api, 7101)
+    assert "Apakah Anda setuju?" in await fajar.send(f"/start {codes['Fajar Nugroho']}")
+    said = await fajar.tap("Tidak setuju")
+    assert "tidak menyimpan jawaban" in said and "undangan ini ditolak" in said
+    rudi = WhatsAppChat(bot, graph, "6281100000017", name="Rudi")
+    assert "Apakah Anda setuju?" in await rudi.send(codes["Rudi Hermawan"])
+    assert "undangan ini ditolak" in await rudi.tap("tidak_setuju")
+
+    # not identified: no code, a made-up code, Gita's link (she has a chat) from someone else
+    for chat_id, start in (
+        (7102, "/start"),
+        (7103, "/start ZZZZ9999ZZ"),
+        (7104, f"/start {codes['Gita Permata']}"),
+    ):
+        stranger = TelegramChat(fake_api, chat_id)
+        assert "Apakah Anda setuju?" in await stranger.send(start)
+        await stranger.tap("Tidak setuju")
+
+    calls = await tg_exchange(fake_api, SRI_TG, "/ringkasan")
+    assert texts(calls) == [TKJ_2025_RUDI_DECLINED, TKJ_2024_FAJAR_DECLINED]
+
+    async with db.session() as s:
+        people = {
+            a.name: a
+            for a in (await s.execute(select(Alumnus).where(Alumnus.school_id == built.school_id)))
+            .scalars()
+            .all()
+        }
+        declined = {name for name, a in people.items() if a.declined_at is not None}
+        assert declined == {"Fajar Nugroho", "Joko Susilo", "Rudi Hermawan"}
+        for name in ("Fajar Nugroho", "Rudi Hermawan"):
+            a = people[name]
+            assert a.consent_tracer_at is None and a.consent_vacancies is None
+            assert abs(a.declined_at - utcnow()) < timedelta(minutes=5)
+            responses = select(Response.id).where(Response.alumnus_id == a.id)
+            assert (await s.execute(responses)).first() is None
+            answers = select(Answer.id).where(Answer.response_id.in_(responses))
+            assert (await s.execute(answers)).first() is None
+            linked = select(Contact.id).where(Contact.alumnus_id == a.id)
+            assert (await s.execute(linked)).first() is None  # the chat is not kept linked
+
+    # Fajar changes his mind: he agrees, is linked, and is no longer "declined"
+    await fajar.send(f"/start {codes['Fajar Nugroho']}")
+    assert "Fajar Nugroho" in await fajar.tap("Setuju")
+    assert "lowongan" in await fajar.tap("Ya, benar")
+    assert (await bot.alumnus("0012345606")).declined_at is None
+    (summary,) = await tg_exchange(fake_api, SRI_TG, "/ringkasan xii tkj 1 2024")
+    assert "Tidak bersedia ikut (1):\n• Joko Susilo" in summary.text
+    assert "Sudah mulai, belum selesai (2):\n• Fajar Nugroho — +6281100000006" in summary.text
+
+    # weeks later the planner reminds Fajar, who now takes part, and nobody who declined
+    core = bot.core
+    planned = await plan_due(
+        db,
+        school_id=core.school.id,
+        school_name=core.school.name,
+        flow=core.flow,
+        settings=core.settings,
+        zone=core.settings.zone,
+        now=utcnow() + timedelta(days=30),
+    )
+    assert planned is not None
+    async with db.session() as s:
+        queued = (
+            await s.execute(
+                select(OutboxMessage.purpose, OutboxMessage.alumnus_id, OutboxMessage.address)
+            )
+        ).all()
+    assert ("reminder", people["Fajar Nugroho"].id, "7101") in queued
+    declined_ids = {people["Rudi Hermawan"].id, people["Joko Susilo"].id}
+    assert not [q for q in queued if q.alumnus_id in declined_ids or q.address == rudi.wa_id]

@@ -148,6 +148,52 @@ async def test_one_staff_per_chat_migration_resolves_duplicates(db_url, db_backe
         await db.dispose()
 
 
+async def test_declined_migration_keeps_the_roster(db_url, db_backend):
+    """0003 adds `alumnus.declined_at` to a roster that already exists: every graduate is kept,
+    nobody is declined, and the column takes a time."""
+    from datetime import date
+
+    import sqlalchemy as sa
+
+    if db_backend == "postgresql":
+        from tests.conftest import _reset_postgres
+
+        await _reset_postgres(db_url)
+    db = Database(db_url)
+    try:
+        await migrate.upgrade(db, "0002")
+        old_alumnus = sa.table(  # the table as 0002 left it (no declined_at)
+            "alumnus",
+            *(sa.column(c) for c in ("school_id", "nisn", "name", "birth_date", "kelas")),
+            *(sa.column(c) for c in ("jurusan", "graduation_year", "created_at", "updated_at")),
+        )
+        async with db.session() as s:
+            school = School(npsn="20100001", name="SMK Uji")
+            s.add(school)
+            await s.flush()
+            now = datetime(2025, 1, 1, tzinfo=UTC)
+            await s.execute(
+                sa.insert(old_alumnus).values(
+                    school_id=school.id, nisn="0012345678", name="Budi",
+                    birth_date=date(2006, 1, 2), kelas="XII TKJ 1", jurusan="TKJ",
+                    graduation_year=2025, created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+            await s.commit()
+
+        await migrate.upgrade(db)
+        assert await migrate.current_revision(db) == "0003"
+        async with db.session() as s:
+            assert (await s.execute(select(Alumnus.nisn, Alumnus.declined_at))).all() == [
+                ("0012345678", None)
+            ]
+            await s.execute(update(Alumnus).values(declined_at=now))
+            await s.commit()
+            assert (await s.execute(select(Alumnus.declined_at))).scalar_one() == now
+    finally:
+        await db.dispose()
+
+
 def test_resolve_duplicates_keeps_the_oldest_holder():
     path = (
         Path(migrate.__file__).with_name("migrations") / "versions" / "0002_one_staff_per_chat.py"

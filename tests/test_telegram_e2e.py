@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import select
 
 from storage.invitations import ensure_invitations, new_code, revoke_invitations
+from storage.models import Alumnus
 from tests.fakes.telegram_api import FakeBotApi
 from tests.harness import BotUnderTest, TelegramChat, make_settings
 
@@ -251,15 +253,30 @@ async def test_lockout_after_too_many_failures(bot, fake_api):
 
 
 async def test_consent_refused_stores_nothing_but_the_refusal(bot, fake_api):
+    """Adi opens his invitation and does not agree: his chat is not linked, no answers or
+    consent are stored, and his roster row says he declined (the fact and the time), which
+    DATA tells him. A refusal before anyone is identified (no code) is tied to nobody."""
     chat = TelegramChat(fake_api, 5005)
     await chat.send(f"/start {bot.codes[ADI]}")
     text = await chat.tap("Tidak setuju")
-    assert "tidak menyimpan" in text
+    assert "tidak menyimpan jawaban" in text and "undangan ini ditolak" in text
     contact = await bot.contact("telegram", "5005")
     assert contact.refused_at is not None and contact.alumnus_id is None
-    assert (await bot.alumnus(ADI)).consent_tracer_at is None
+    adi = await bot.alumnus(ADI)
+    assert adi.consent_tracer_at is None and adi.consent_vacancies is None
+    assert adi.declined_at == contact.refused_at
+    assert await bot.responses(ADI) == []
     text = await chat.send("halo")
     assert "/start" in text
+    text = await chat.send("DATA")
+    assert text.startswith("Dari chat ini kami hanya menyimpan bahwa Anda tidak menyetujui")
+
+    anonymous = TelegramChat(fake_api, 5006)
+    await anonymous.send("/start")
+    assert "kami tidak menyimpan data Anda" in await anonymous.tap("Tidak setuju")
+    async with bot.core.db.session() as s:
+        declined = await s.execute(select(Alumnus.nisn).where(Alumnus.declined_at.is_not(None)))
+        assert declined.scalars().all() == [ADI]
 
 
 async def test_a_revoked_code_is_answered_like_an_unknown_one_and_a_new_code_works(bot, fake_api):
