@@ -25,10 +25,9 @@ from conversations.answers import (
     match_choice,
     match_multi,
     norm,
-    parse_date,
     parse_month,
-    parse_nisn,
 )
+from conversations.intents import find_code, find_date, find_identity
 from conversations.questionnaire import END, Flow, Node
 from conversations.types import Inbound, InputKind, Option, Reply
 
@@ -51,7 +50,6 @@ KEYWORDS = {
     "start": {"start", "mulai ulang", "restart"},
 }
 _SLASH_WORD = re.compile(r"/\w+(@\w+)?(\s.*)?", re.DOTALL)
-_CODE_RE = re.compile(r"[A-Za-z0-9]{6,16}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,20 +348,23 @@ def step(
     return run.out
 
 
-def _on_start(run: _Run, code: str | None) -> None:
+def _on_start(run: _Run, payload: str | None) -> None:
     stage = run.s.get("stage", "new")
+    # a start payload that is not shaped like an invitation code (an ad campaign's tag, a
+    # mistyped link) is ignored: it is no guess and identifies nobody
+    code = find_code(payload) if payload else None
     if code and stage in ("consent", "ask_id"):  # used after consent / looked up below
-        run.s["code"] = code.strip()
+        run.s["code"] = code
     if stage in ("new", "refused", "deleted"):
         run.reset()
         if code:
-            run.s["code"] = code.strip()
+            run.s["code"] = code
         run.begin_consent()
     elif stage == "q":
         run.ask(prefix=run.t("resume.continue"))
     elif stage == "ask_id" and code and not run.locked():
         run.s["pending"] = "code"
-        run.effect(Lookup("code", code=code.strip()))
+        run.effect(Lookup("code", code=code))
     else:
         run.ask()
 
@@ -418,9 +419,11 @@ def _on_command(run: _Run, kw: str, arg: str) -> bool:
 
 # ---- stages ----
 def _stage_new(run: _Run, inp: Inbound) -> None:
-    text = inp.text.strip() if inp.kind == InputKind.TEXT else ""
-    if _CODE_RE.fullmatch(text) and any(ch.isdigit() for ch in text) and not text.isdigit():
-        run.s["code"] = text  # a WhatsApp invitation message ("wa.me/...?text=CODE")
+    # the first message may carry the invitation code: a WhatsApp invitation ("wa.me/...?text=
+    # CODE"), a pasted link, or "kode saya CODE"; it is looked up after the consent
+    code = find_code(inp.text) if inp.kind == InputKind.TEXT else None
+    if code:
+        run.s["code"] = code
     run.begin_consent()
 
 
@@ -480,17 +483,26 @@ def _stage_ask_id(run: _Run, inp: Inbound) -> None:
         return
     if run.locked():
         return
-    text = inp.text.strip()
-    nisn = parse_nisn(text)
-    if nisn:
-        run.s["nisn"] = nisn
+    # Only an invitation code or a NISN (+ birth date) is a guess that counts against the
+    # attempt limit; any other text ("lupa nisn", "gimana caranya", "setuju") gets help.
+    found = find_identity(inp.text)
+    if found.code:
+        run.s["code"] = found.code  # marked used once linked, as a deep link's code
+        run.s["pending"] = "code"
+        run.effect(Lookup("code", code=found.code))
+    elif found.nisn and found.dob:  # both in one message: "0071234501 14-03-2007"
+        run.s["pending"] = "nisn"
+        run.effect(Lookup("nisn", nisn=found.nisn, dob=found.dob))
+    elif found.nisn:
+        run.s["nisn"] = found.nisn
         run.s["stage"] = "ask_dob"
         run.ask()
-    elif _CODE_RE.fullmatch(text.replace("-", "").replace(" ", "")) and not text.isdigit():
-        run.s["pending"] = "code"
-        run.effect(Lookup("code", code=text.replace("-", "").replace(" ", "")))
-    else:
+    elif found.near_code:
+        run.say("identify.bad_code")
+    elif found.digits:
         run.say("identify.bad_nisn")
+    else:
+        run.say("identify.help")
 
 
 def _stage_ask_dob(run: _Run, inp: Inbound) -> None:
@@ -505,7 +517,10 @@ def _stage_ask_dob(run: _Run, inp: Inbound) -> None:
         run.s["stage"] = "ask_id"
         run.ask()
         return
-    dob = parse_date(inp.text)
+    found = find_identity(inp.text)
+    if found.nisn and found.dob:  # the NISN again, with the date: "0071234501 14-03-2007"
+        run.s["nisn"] = found.nisn
+    dob = found.dob if found.nisn and found.dob else find_date(inp.text)
     if dob is None:
         run.say("identify.bad_date")
         return
@@ -524,7 +539,7 @@ def _stage_verify_dob(run: _Run, inp: Inbound) -> None:
         run.s["stage"] = "ask_id"
         run.say("identify.not_me")
         return
-    dob = parse_date(inp.text)
+    dob = find_date(inp.text)
     if dob is None:
         run.say("identify.bad_date")
         return

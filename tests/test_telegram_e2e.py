@@ -232,6 +232,21 @@ async def test_identify_by_nisn_and_birth_date_with_limited_guesses(bot, fake_ap
     assert (await bot.alumnus(ADI)).consent_vacancies is False
 
 
+async def test_words_at_the_identity_step_cost_no_guesses(bot, fake_api):
+    """ "lupa nisn" and the like get help, not "Data tidak cocok", and never lock the chat;
+    then NISN and birth date in one message identify."""
+    chat = TelegramChat(fake_api, 5010)
+    await chat.send("/start")
+    await chat.send("setuju")
+    for text in ["lupa nisn", "tidak tahu", "gimana caranya", "kodenya mana", "belum punya"] * 2:
+        reply = await chat.send(text)
+        assert "ijazah" in reply and "tidak cocok" not in reply and "Terlalu banyak" not in reply
+    text = await chat.send("0071234501 14-03-2007")
+    assert "Apakah Anda Adi Pratama" in text
+    contact = await bot.contact("telegram", "5010")
+    assert "failures" not in contact.state and "locked_until" not in contact.state
+
+
 async def test_lockout_after_too_many_failures(bot, fake_api):
     chat = TelegramChat(fake_api, 5004)
     await chat.send("/start")

@@ -287,6 +287,8 @@ async def test_identify_by_invitation_code_sent_as_text(bot, graph):
     assert (await bot.contact("whatsapp", "6289900002222")).alumnus_id == (
         await bot.alumnus(BUNGA)
     ).id
+    async with bot.core.db.session() as s:  # a typed code is used like a link's
+        assert (await s.get(Invitation, bot.codes[BUNGA])).used_at is not None
 
 
 async def test_identify_by_nisn_and_birth_date(bot, graph):

@@ -1,0 +1,153 @@
+"""The onboarding steps read ordinary messages the way graduates write them: words at the
+identity step are no guesses, identifiers are picked out of sentences, MULAI/greetings/BANTUAN
+lead to the consent question, and yes/no replies are read from their yes/no words.
+Driven through tests/engine_driver.py like tests/test_engine.py."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from conversations import engine
+from conversations.engine import Link, Lookup
+from tests.engine_driver import ADI, BUNGA, NOW, Driver, make_ctx
+
+WORDS = ["lupa nisn", "tidak tahu", "gimana caranya", "kodenya mana", "belum punya", "setuju"]
+
+
+def at_ask_id(**kw) -> Driver:
+    d = Driver(**kw)
+    d.start()
+    d.text("setuju")
+    assert d.stage == "ask_id"
+    return d
+
+
+# ---- 1. words at the identity step cost nothing ----
+def test_words_at_the_identity_step_get_help_and_are_no_guesses():
+    d = at_ask_id(ctx=make_ctx(max_failures=3))
+    for _ in range(2):
+        for text in [*WORDS, "setuju", "halo", "ok"]:
+            out = d.text(text)
+            assert out.lookups == [] and d.stage == "ask_id"
+            assert "tidak cocok" not in out.text and "Terlalu banyak" not in out.text
+            assert "ijazah" in out.text and "SKL" in out.text and "BKK" in out.text
+            assert "tautan" in out.text  # how to use the invitation link
+    assert "failures" not in d.state and "locked_until" not in d.state
+    d.text(ADI.nisn)
+    out = d.text("14-03-2007")
+    assert d.stage == "confirm" and "Adi Pratama" in out.text
+
+
+def test_help_at_the_identity_step_in_english():
+    d = Driver(state=engine.initial_state("en"))
+    d.start()
+    d.text("agree")
+    out = d.text("i forgot my nisn")
+    assert "diploma" in out.text and out.lookups == []
+
+
+def test_a_mistyped_code_is_explained_and_not_looked_up():
+    d = at_ask_id()
+    out = d.text("A7K2Q9XMP0")  # 0 is never in a code
+    assert out.lookups == [] and "tidak dikenali" in out.text and "O, I, L" in out.text
+    assert "failures" not in d.state
+
+
+def test_real_guesses_still_count_and_lock():
+    d = at_ask_id(ctx=make_ctx(max_failures=3))
+    d.text("ZZZZ2222ZZ")  # a well-formed code nobody has
+    d.text("kode saya ZZZZ3333ZZ")
+    assert d.state["failures"] == 2
+    out = d.text("0099999999 01-01-2007")  # NISN + date in one message: one guess
+    assert "Terlalu banyak percobaan" in out.text and "locked_until" in d.state
+    out = d.text("lupa nisn")  # while locked: the lock, nothing looked up
+    assert "Terlalu banyak" in out.text and out.lookups == []
+
+
+def test_the_reply_to_an_unknown_nisn_with_a_date_reveals_nothing():
+    d = at_ask_id()
+    unknown = d.text("0099999999 14-03-2007").text
+    wrong_dob = d.text(f"{ADI.nisn} 01-01-2007").text
+    assert unknown == wrong_dob and "tidak cocok" in unknown
+    assert d.state["failures"] == 2
+
+
+def test_nisn_with_its_label():
+    d = at_ask_id()
+    out = d.text("NISN 3071234502")
+    assert d.stage == "ask_dob" and d.state["nisn"] == BUNGA.nisn and out.lookups == []
+    d = at_ask_id()
+    d.text("nisn: 3071.2345.02")
+    assert d.stage == "ask_dob" and d.state["nisn"] == BUNGA.nisn
+
+
+# ---- 2. identifiers out of a sentence ----
+SENTENCES = [
+    "https://t.me/jejak_bot?start={code}",
+    "kode saya {code}",
+    "{code}.",
+    "Kode: {code}",
+    "kode undangan saya {lower}, makasih kak",
+]
+
+
+@pytest.mark.parametrize("template", SENTENCES)
+def test_a_code_in_a_sentence_at_the_identity_step(template):
+    d = at_ask_id()
+    out = d.text(template.format(code=ADI.code, lower=ADI.code.lower()))
+    assert out.lookups == [Lookup("code", code=ADI.code)]
+    assert d.stage == "confirm" and "Adi Pratama" in out.text
+
+
+@pytest.mark.parametrize("template", SENTENCES)
+def test_a_code_in_a_sentence_as_the_first_message(template):
+    d = Driver(channel="whatsapp", address="6289900000000")
+    out = d.text(template.format(code=ADI.code, lower=ADI.code.lower()))
+    assert d.stage == "consent" and d.state["code"] == ADI.code and out.lookups == []
+    out = d.text("setuju")
+    assert out.lookups == [Lookup("code", code=ADI.code)] and d.stage == "confirm"
+
+
+def test_a_start_payload_that_is_no_code_is_ignored_and_costs_nothing():
+    d = Driver()
+    d.start("promo_instagram")
+    assert d.stage == "consent" and "code" not in d.state
+    out = d.text("setuju")
+    assert d.stage == "ask_id" and "failures" not in d.state
+    assert [lk.kind for lk in out.lookups] == ["phone"]
+
+
+def test_nisn_and_birth_date_in_one_message():
+    d = at_ask_id()
+    out = d.text("0071234501 14-03-2007")
+    assert out.lookups == [Lookup("nisn", nisn=ADI.nisn, dob=date(2007, 3, 14))]
+    assert d.stage == "confirm" and "Adi Pratama" in out.text and "nisn" not in d.state
+    out = d.text("ya")
+    assert out.of(Link) == [Link(ADI.id, NOW.isoformat())]
+
+
+def test_nisn_and_birth_date_in_a_sentence():
+    d = at_ask_id()
+    out = d.text("nisn saya 0071234501 lahir 14 maret 2007")
+    assert out.lookups == [Lookup("nisn", nisn=ADI.nisn, dob=date(2007, 3, 14))]
+    assert d.stage == "confirm"
+
+
+def test_birth_date_in_a_sentence_and_the_nisn_again_at_the_date_step():
+    d = at_ask_id()
+    d.text("0099999999")  # a typo
+    out = d.text("0071234501 14-03-2007")  # both again, corrected
+    assert out.lookups == [Lookup("nisn", nisn=ADI.nisn, dob=date(2007, 3, 14))]
+    d = at_ask_id()
+    d.text(ADI.nisn)
+    out = d.text("lahir tgl 14-03-2007 kak")
+    assert out.lookups == [Lookup("nisn", nisn=ADI.nisn, dob=date(2007, 3, 14))]
+
+
+def test_first_message_with_nisn_and_date_stores_nothing_before_consent():
+    d = Driver()
+    out = d.text("0071234501 14-03-2007")
+    assert d.stage == "consent" and out.effects == []
+    assert not {"nisn", "code", "candidate"} & set(d.state)
