@@ -27,7 +27,7 @@ from conversations.answers import (
     norm,
     parse_month,
 )
-from conversations.intents import find_code, find_date, find_identity
+from conversations.intents import find_code, find_date, find_identity, is_greeting
 from conversations.questionnaire import END, Flow, Node
 from conversations.types import Inbound, InputKind, Option, Reply
 
@@ -50,6 +50,8 @@ KEYWORDS = {
     "start": {"start", "mulai ulang", "restart"},
 }
 _SLASH_WORD = re.compile(r"/\w+(@\w+)?(\s.*)?", re.DOTALL)
+# stages of a chat that is not (or no longer) in the onboarding: MULAI or a greeting begins it
+_IDLE = ("new", "refused", "deleted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +357,7 @@ def _on_start(run: _Run, payload: str | None) -> None:
     code = find_code(payload) if payload else None
     if code and stage in ("consent", "ask_id"):  # used after consent / looked up below
         run.s["code"] = code
-    if stage in ("new", "refused", "deleted"):
+    if stage in _IDLE:
         run.reset()
         if code:
             run.s["code"] = code
@@ -377,7 +379,9 @@ def _on_command(run: _Run, kw: str, arg: str) -> bool:
         _on_start(run, arg or None)
     elif kw == "help":
         run.say("help")
-        if stage not in ("new",):
+        if stage in _IDLE:
+            run.say("help.begin")
+        else:
             run.ask()
     elif kw == "language":
         wanted = {"en": "en", "english": "en", "inggris": "en", "id": "id", "indonesia": "id"}
@@ -395,8 +399,15 @@ def _on_command(run: _Run, kw: str, arg: str) -> bool:
         run.effect(SetStop(True))
         run.say("stop.done")
     elif kw == "mulai":
-        run.effect(SetStop(False))
-        run.say("stop.resumed")
+        if linked:  # after STOP: messages from us again
+            run.effect(SetStop(False))
+            run.say("stop.resumed")
+            if stage in ("vacancies", "q"):  # a reply to "balas untuk mulai": go on too
+                run.ask()
+        elif stage in _IDLE:  # nothing to resume: MULAI begins, as /start does
+            _on_start(run, None)
+        else:  # half-way through the onboarding: its current question
+            run.ask()
     elif kw == "delete":
         if stage != "confirm_delete":
             run.s["return_stage"] = stage
@@ -428,10 +439,16 @@ def _stage_new(run: _Run, inp: Inbound) -> None:
 
 
 def _stage_refused(run: _Run, inp: Inbound) -> None:
+    if inp.kind == InputKind.TEXT and is_greeting(inp.text):
+        _on_start(run, None)
+        return
     run.say("refused.again")
 
 
 def _stage_deleted(run: _Run, inp: Inbound) -> None:
+    if inp.kind == InputKind.TEXT and is_greeting(inp.text):
+        _on_start(run, None)
+        return
     run.say("ubah.not_identified")
 
 

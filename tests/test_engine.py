@@ -308,8 +308,8 @@ def test_refusal_stores_nothing():
     assert d.stage == "refused"
     assert set(d.state) <= {"v", "stage", "lang", "failures", "locked_until"}
     assert "tidak menyimpan" in out.text
-    out = d.text("setuju")  # too late: only /start begins again
-    assert out.effects == [] and d.stage == "refused" and "/start" in out.text
+    out = d.text("setuju")  # too late: only MULAI or /start begins again
+    assert out.effects == [] and d.stage == "refused" and "MULAI" in out.text
     out = d.start()
     assert d.stage == "consent"
 
@@ -441,8 +441,15 @@ def test_stop_and_mulai_in_every_stage(stage):
     out = d.text("STOP")
     assert out.effects == [SetStop(True)] and "MULAI" in out.text
     out = d.text("/mulai")
-    assert out.effects == [SetStop(False)]
-    assert d.state == before
+    if "alumnus" in before:  # linked: our messages again
+        assert out.effects == [SetStop(False)] and "menerima pesan" in out.text
+        assert d.state == before
+    elif stage in ("new", "refused", "deleted"):  # nothing to resume: MULAI begins
+        assert out.effects == [] and d.stage == "consent"
+        assert out.replies[-1].question == engine.Q_CONSENT
+    else:  # half-way through the onboarding: its question again, nothing else
+        assert out.effects == [] and d.state == before
+        assert out.replies[-1].text == d.prompt().text
 
 
 @pytest.mark.parametrize("stage", STAGES)

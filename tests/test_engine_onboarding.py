@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from conversations import engine
-from conversations.engine import Link, Lookup
+from conversations.engine import Link, Lookup, SetStop
 from tests.engine_driver import ADI, BUNGA, NOW, Driver, make_ctx
 
 WORDS = ["lupa nisn", "tidak tahu", "gimana caranya", "kodenya mana", "belum punya", "setuju"]
@@ -151,3 +151,98 @@ def test_first_message_with_nisn_and_date_stores_nothing_before_consent():
     out = d.text("0071234501 14-03-2007")
     assert d.stage == "consent" and out.effects == []
     assert not {"nisn", "code", "candidate"} & set(d.state)
+
+
+# ---- 3. MULAI, greetings and BANTUAN begin ----
+@pytest.mark.parametrize("word", ["Mulai", "MULAI", "/mulai", "start", "Start", "/start"])
+def test_mulai_in_a_new_chat_asks_for_consent(word):
+    d = Driver()
+    out = d.text(word)
+    assert d.stage == "consent" and out.replies[-1].question == engine.Q_CONSENT
+    assert "Apakah Anda setuju?" in out.text and "pesan dari kami lagi" not in out.text
+    assert out.effects == []
+
+
+def refused() -> Driver:
+    d = Driver()
+    d.start(ADI.code)
+    d.text("tidak setuju")
+    assert d.stage == "refused"
+    return d
+
+
+def deleted() -> Driver:
+    d = Driver()
+    d.onboard()
+    d.text("hapus")
+    d.text("ya")
+    assert d.stage == "deleted"
+    return d
+
+
+@pytest.mark.parametrize("make", [refused, deleted, Driver])
+@pytest.mark.parametrize(
+    "text",
+    ["mulai", "start", "halo", "Halo kak", "hai", "P", "Assalamualaikum", "selamat pagi min"],
+)
+def test_mulai_start_and_greetings_lead_to_consent(make, text):
+    d = make()
+    out = d.text(text)
+    assert d.stage == "consent" and out.replies[-1].question == engine.Q_CONSENT
+    assert not [e for e in out.effects if not isinstance(e, SetStop)]
+
+
+@pytest.mark.parametrize("make", [refused, deleted])
+def test_other_text_when_refused_or_deleted_says_how_to_begin(make):
+    d = make()
+    stage = d.stage
+    out = d.text("bekerja")
+    assert d.stage == stage and "Ketik MULAI" in out.text and out.effects == []
+
+
+@pytest.mark.parametrize("make", [refused, deleted, Driver])
+@pytest.mark.parametrize("word", ["bantuan", "BANTUAN", "/bantuan", "help"])
+def test_bantuan_says_how_to_begin(make, word):
+    d = make()
+    before = dict(d.state)
+    out = d.text(word)
+    assert "UBAH (/ubah)" in out.text  # the command list
+    assert "ketik MULAI" in out.text and d.state == before and out.effects == []
+    d.text("mulai")
+    assert d.stage == "consent"
+
+
+def test_the_catalogue_tells_how_to_begin_with_what_works():
+    """Every line that tells an unidentified person how to begin names a word that begins."""
+    d = Driver()
+    cat = d.flow.catalogue
+    for key in (
+        "outreach.interest_not_identified",
+        "refused.again",
+        "consent.refused",
+        "ubah.not_identified",
+        "delete.done",
+        "help.begin",
+    ):
+        text = cat.t(key, "id")
+        assert "MULAI" in text and "BANTUAN untuk memulai" not in text, key
+        assert "START" in cat.t(key, "en"), key
+    for word in ("MULAI", "START"):
+        fresh = Driver()
+        fresh.text(word)
+        assert fresh.stage == "consent"
+
+
+def test_mulai_half_way_through_the_onboarding_shows_its_question():
+    d = at_ask_id()
+    out = d.text("mulai")
+    assert d.stage == "ask_id" and out.effects == [] and "NISN" in out.text
+
+
+def test_mulai_when_linked_turns_messages_back_on_and_shows_the_question():
+    d = Driver()
+    d.onboard()
+    d.text("STOP")
+    out = d.text("MULAI")  # also the reply to a reminder that says "balas untuk mulai"
+    assert out.effects == [SetStop(False)] and "pesan dari kami lagi" in out.text
+    assert d.stage == "q" and out.replies[-1].question == "B1"

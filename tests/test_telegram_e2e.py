@@ -247,6 +247,18 @@ async def test_words_at_the_identity_step_cost_no_guesses(bot, fake_api):
     assert "failures" not in contact.state and "locked_until" not in contact.state
 
 
+async def test_mulai_and_bantuan_in_a_new_chat(bot, fake_api):
+    chat = TelegramChat(fake_api, 5011)
+    text = await chat.send("bantuan", n=2)
+    assert "ketik MULAI" in text and "UBAH" in fake_api.texts(5011)[-2]
+    text = await chat.send("Mulai")
+    assert "Apakah Anda setuju?" in text and "pesan dari kami lagi" not in text
+    text = await chat.send("setuju")
+    assert "NISN" in text
+    text = await chat.send(f"Kode: {bot.codes[BUNGA]}")
+    assert "Apakah Anda Bunga Lestari" in text
+
+
 async def test_lockout_after_too_many_failures(bot, fake_api):
     chat = TelegramChat(fake_api, 5004)
     await chat.send("/start")
@@ -273,8 +285,11 @@ async def test_consent_refused_stores_nothing_but_the_refusal(bot, fake_api):
     contact = await bot.contact("telegram", "5005")
     assert contact.refused_at is not None and contact.alumnus_id is None
     assert (await bot.alumnus(ADI)).consent_tracer_at is None
-    text = await chat.send("halo")
-    assert "/start" in text
+    text = await chat.send("bekerja")
+    assert "Ketik MULAI" in text
+    text = await chat.send("halo")  # a greeting begins again: the consent question only
+    assert "Apakah Anda setuju?" in text
+    assert (await bot.alumnus(ADI)).consent_tracer_at is None
 
 
 async def test_a_revoked_code_is_answered_like_an_unknown_one_and_a_new_code_works(bot, fake_api):
