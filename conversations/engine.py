@@ -27,7 +27,16 @@ from conversations.answers import (
     norm,
     parse_month,
 )
-from conversations.intents import find_code, find_date, find_identity, is_greeting
+from conversations.intents import (
+    BOTH,
+    NO,
+    YES,
+    find_code,
+    find_date,
+    find_identity,
+    is_greeting,
+    yes_no,
+)
 from conversations.questionnaire import END, Flow, Node
 from conversations.types import Inbound, InputKind, Option, Reply
 
@@ -50,6 +59,12 @@ KEYWORDS = {
     "start": {"start", "mulai ulang", "restart"},
 }
 _SLASH_WORD = re.compile(r"/\w+(@\w+)?(\s.*)?", re.DOTALL)
+# the yes and the no code of each two-way question, read with `intents.yes_no`
+_BINARY = {
+    "consent": ("setuju", "tidak_setuju"),
+    "confirm": ("ya", "bukan"),
+    "yes_no": ("ya", "tidak"),
+}
 # stages of a chat that is not (or no longer) in the onboarding: MULAI or a greeting begins it
 _IDLE = ("new", "refused", "deleted")
 
@@ -461,11 +476,39 @@ def _choice(run: _Run, inp: Inbound, question: str, set_name: str) -> str | None
             return None
         run.out.chosen_label = next(o.label for o in options if o.code == inp.value)
         return inp.value
-    m = match_choice(inp.text, options, run.aliases(set_name, [o.code for o in options]))
+    aliases = run.aliases(set_name, [o.code for o in options])
+    read = _read_binary(run, inp.text, set_name, aliases)
+    if read == BOTH:  # "ya tidak": ask again
+        run.ask(prefix=run.t("answer.yes_and_no"))
+        return None
+    if read is not None:
+        return read
+    m = match_choice(inp.text, options, aliases)
     if m.code is None:
         _invalid_choice(run, options, m.ambiguous)
         return None
     return m.code
+
+
+def _read_binary(run: _Run, text: str, set_name: str, aliases: dict[str, list[str]]) -> str | None:
+    """The code of a yes/no question from the yes/no words in `text` ("iyaa kak", "gak mau",
+    "tidak setuju"); BOTH for a yes and a no at once ("ya tidak"); None when the words decide
+    nothing (then the usual choice matching has its turn: a number, a label)."""
+    if set_name not in _BINARY:
+        return None
+    yes_code, no_code = _BINARY[set_name]
+    if set(run.flow.choice_sets.get(set_name, _BINARY[set_name])) != {yes_code, no_code}:
+        return None  # a questionnaire file that gave the set other choices
+    words: dict[str, list[str]] = {}
+    for code in (yes_code, no_code):
+        labels = [run.flow.label(set_name, code, lang) for lang in ("id", "en")]
+        words[code] = [code.replace("_", " "), *labels, *aliases.get(code, [])]
+    verdict = yes_no(text, words[yes_code], words[no_code])
+    if verdict == YES:
+        return yes_code
+    if verdict == NO:
+        return no_code
+    return BOTH if verdict == BOTH else None
 
 
 def _invalid_choice(run: _Run, options: tuple[Option, ...], ambiguous: tuple[str, ...]) -> None:
@@ -551,7 +594,8 @@ def _stage_verify_dob(run: _Run, inp: Inbound) -> None:
         return
     if run.locked():
         return
-    if norm(inp.text) in ("bukan", "bukan saya", "not me", "no", "tidak"):
+    aliases = run.aliases("confirm", list(_BINARY["confirm"]))
+    if _read_binary(run, inp.text, "confirm", aliases) == "bukan":  # "bukan", "bukan saya kak"
         run.s.pop("candidate", None)
         run.s["stage"] = "ask_id"
         run.say("identify.not_me")
@@ -696,7 +740,15 @@ def _stage_q(run: _Run, inp: Inbound) -> None:
     elif node.type == "month":
         _month(run, node, inp.text)
     elif node.type == "choice":
-        m = match_choice(inp.text, options, run.aliases(node.choices, [o.code for o in options]))
+        aliases = run.aliases(node.choices, [o.code for o in options])
+        read = _read_binary(run, inp.text, node.choices, aliases)
+        if read == BOTH:
+            run.ask(prefix=run.t("answer.yes_and_no"))
+            return
+        if read is not None:
+            _advance(run, node, read)
+            return
+        m = match_choice(inp.text, options, aliases)
         if m.code is None:
             _invalid_choice(run, options, m.ambiguous)
             return

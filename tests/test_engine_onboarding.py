@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from conversations import engine
-from conversations.engine import Link, Lookup, SetStop
+from conversations.engine import Link, Lookup, Refused, SetStop, VacancyConsent
 from tests.engine_driver import ADI, BUNGA, NOW, Driver, make_ctx
 
 WORDS = ["lupa nisn", "tidak tahu", "gimana caranya", "kodenya mana", "belum punya", "setuju"]
@@ -246,3 +246,103 @@ def test_mulai_when_linked_turns_messages_back_on_and_shows_the_question():
     out = d.text("MULAI")  # also the reply to a reminder that says "balas untuk mulai"
     assert out.effects == [SetStop(False)] and "pesan dari kami lagi" in out.text
     assert d.stage == "q" and out.replies[-1].question == "B1"
+
+
+# ---- 4. yes/no replies ----
+@pytest.mark.parametrize("text", ["iya benar", "ya betul", "ya saya", "bener", "Iyaa kak", "yes"])
+def test_confirm_yes(text):
+    d = Driver()
+    d.start(ADI.code)
+    d.text("setuju")
+    out = d.text(text)
+    assert out.of(Link) == [Link(ADI.id, NOW.isoformat())] and d.stage == "vacancies"
+
+
+@pytest.mark.parametrize("text", ["ga", "bukan", "bukan saya kak", "salah", "no", "nope"])
+def test_confirm_no(text):
+    d = Driver()
+    d.start(ADI.code)
+    d.text("setuju")
+    out = d.text(text)
+    assert out.of(Link) == [] and d.stage == "ask_id" and "candidate" not in d.state
+
+
+@pytest.mark.parametrize(
+    "text", ["iya setuju", "siap", "oke siap", "ok kak", "yaa", "Setuju!", "sure", "yes"]
+)
+def test_consent_yes(text):
+    d = Driver()
+    d.start(ADI.code)
+    out = d.text(text)
+    assert d.stage == "confirm" and out.of(Refused) == []
+
+
+@pytest.mark.parametrize("text", ["gak setuju", "tdk setuju", "ga", "gk", "no", "nope", "tidak"])
+def test_consent_no(text):
+    d = Driver()
+    d.start(ADI.code)
+    out = d.text(text)
+    assert d.stage == "refused" and out.of(Refused) == [Refused()]
+
+
+@pytest.mark.parametrize("text", ["ga mau", "gak mau", "ga usah", "tidak usah", "no", "nope"])
+def test_vacancies_no(text):
+    d = Driver()
+    d.start(ADI.code)
+    d.text("setuju")
+    d.text("ya")
+    out = d.text(text)
+    assert out.of(VacancyConsent) == [VacancyConsent(False)] and d.node == "B1"
+
+
+@pytest.mark.parametrize("text", ["boleh kak", "iya boleh", "mau", "sure", "yes", "ok"])
+def test_vacancies_yes(text):
+    d = Driver()
+    d.start(ADI.code)
+    d.text("setuju")
+    d.text("ya")
+    out = d.text(text)
+    assert out.of(VacancyConsent) == [VacancyConsent(True)] and d.node == "B1"
+
+
+@pytest.mark.parametrize("stage", ["consent", "confirm", "vacancies"])
+@pytest.mark.parametrize("text", ["ya tidak", "iya gak", "tidak tahu", "mungkin"])
+def test_ambiguous_or_undecided_yes_no_asks_again(stage, text):
+    d = Driver()
+    d.start(ADI.code)
+    if stage != "consent":
+        d.text("setuju")
+    if stage == "vacancies":
+        d.text("ya")
+    before = dict(d.state)
+    out = d.text(text)
+    assert d.state == before and out.effects == [] and out.lookups == []
+    assert out.replies[-1].question in (engine.Q_CONSENT, engine.Q_CONFIRM, engine.Q_VACANCIES)
+
+
+def test_a_yes_and_a_no_asks_which_one():
+    d = Driver()
+    d.start(ADI.code)
+    out = d.text("ya tidak")
+    assert "ya atau tidak?" in out.text and "nomornya" in out.text
+    assert out.replies[-1].question == engine.Q_CONSENT
+
+
+def test_the_relocation_question_reads_yes_no_words_too():
+    from tests.test_engine import at_node
+
+    d = at_node("G3", "mencari_kerja")
+    d.text("gak mau kak")
+    assert d.answers["willing_to_relocate"] == "tidak"
+    d = at_node("G3", "mencari_kerja")
+    d.text("siap")
+    assert d.answers["willing_to_relocate"] == "ya"
+
+
+def test_whatsapp_not_me_at_the_birth_date_step_as_a_sentence():
+    d = Driver(channel="whatsapp", address=BUNGA.phone)
+    d.text("halo")
+    d.text("oke")
+    assert d.stage == "verify_dob"
+    out = d.text("bukan saya kak")
+    assert d.stage == "ask_id" and "candidate" not in d.state and out.lookups == []
