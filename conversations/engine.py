@@ -25,9 +25,17 @@ from conversations.answers import (
     match_choice,
     match_multi,
     norm,
-    parse_date,
     parse_month,
-    parse_nisn,
+)
+from conversations.intents import (
+    BOTH,
+    NO,
+    YES,
+    find_code,
+    find_date,
+    find_identity,
+    is_greeting,
+    yes_no,
 )
 from conversations.questionnaire import END, Flow, Node
 from conversations.types import Inbound, InputKind, Option, Reply
@@ -51,7 +59,14 @@ KEYWORDS = {
     "start": {"start", "mulai ulang", "restart"},
 }
 _SLASH_WORD = re.compile(r"/\w+(@\w+)?(\s.*)?", re.DOTALL)
-_CODE_RE = re.compile(r"[A-Za-z0-9]{6,16}")
+# the yes and the no code of each two-way question, read with `intents.yes_no`
+_BINARY = {
+    "consent": ("setuju", "tidak_setuju"),
+    "confirm": ("ya", "bukan"),
+    "yes_no": ("ya", "tidak"),
+}
+# stages of a chat that is not (or no longer) in the onboarding: MULAI or a greeting begins it
+_IDLE = ("new", "refused", "deleted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,20 +368,23 @@ def step(
     return run.out
 
 
-def _on_start(run: _Run, code: str | None) -> None:
+def _on_start(run: _Run, payload: str | None) -> None:
     stage = run.s.get("stage", "new")
+    # a start payload that is not shaped like an invitation code (an ad campaign's tag, a
+    # mistyped link) is ignored: it is no guess and identifies nobody
+    code = find_code(payload) if payload else None
     if code and stage in ("consent", "ask_id"):  # used after consent / looked up below
-        run.s["code"] = code.strip()
-    if stage in ("new", "refused", "deleted"):
+        run.s["code"] = code
+    if stage in _IDLE:
         run.reset()
         if code:
-            run.s["code"] = code.strip()
+            run.s["code"] = code
         run.begin_consent()
     elif stage == "q":
         run.ask(prefix=run.t("resume.continue"))
     elif stage == "ask_id" and code and not run.locked():
         run.s["pending"] = "code"
-        run.effect(Lookup("code", code=code.strip()))
+        run.effect(Lookup("code", code=code))
     else:
         run.ask()
 
@@ -379,7 +397,9 @@ def _on_command(run: _Run, kw: str, arg: str) -> bool:
         _on_start(run, arg or None)
     elif kw == "help":
         run.say("help")
-        if stage not in ("new",):
+        if stage in _IDLE:
+            run.say("help.begin")
+        else:
             run.ask()
     elif kw == "language":
         wanted = {"en": "en", "english": "en", "inggris": "en", "id": "id", "indonesia": "id"}
@@ -397,8 +417,15 @@ def _on_command(run: _Run, kw: str, arg: str) -> bool:
         run.effect(SetStop(True))
         run.say("stop.done")
     elif kw == "mulai":
-        run.effect(SetStop(False))
-        run.say("stop.resumed")
+        if linked:  # after STOP: messages from us again
+            run.effect(SetStop(False))
+            run.say("stop.resumed")
+            if stage in ("vacancies", "q"):  # a reply to "balas untuk mulai": go on too
+                run.ask()
+        elif stage in _IDLE:  # nothing to resume: MULAI begins, as /start does
+            _on_start(run, None)
+        else:  # half-way through the onboarding: its current question
+            run.ask()
     elif kw == "delete":
         if stage != "confirm_delete":
             run.s["return_stage"] = stage
@@ -421,17 +448,25 @@ def _on_command(run: _Run, kw: str, arg: str) -> bool:
 
 # ---- stages ----
 def _stage_new(run: _Run, inp: Inbound) -> None:
-    text = inp.text.strip() if inp.kind == InputKind.TEXT else ""
-    if _CODE_RE.fullmatch(text) and any(ch.isdigit() for ch in text) and not text.isdigit():
-        run.s["code"] = text  # a WhatsApp invitation message ("wa.me/...?text=CODE")
+    # the first message may carry the invitation code: a WhatsApp invitation ("wa.me/...?text=
+    # CODE"), a pasted link, or "kode saya CODE"; it is looked up after the consent
+    code = find_code(inp.text) if inp.kind == InputKind.TEXT else None
+    if code:
+        run.s["code"] = code
     run.begin_consent()
 
 
 def _stage_refused(run: _Run, inp: Inbound) -> None:
+    if inp.kind == InputKind.TEXT and is_greeting(inp.text):
+        _on_start(run, None)
+        return
     run.say("refused.again")
 
 
 def _stage_deleted(run: _Run, inp: Inbound) -> None:
+    if inp.kind == InputKind.TEXT and is_greeting(inp.text):
+        _on_start(run, None)
+        return
     run.say("ubah.not_identified")
 
 
@@ -444,11 +479,39 @@ def _choice(run: _Run, inp: Inbound, question: str, set_name: str) -> str | None
             return None
         run.out.chosen_label = next(o.label for o in options if o.code == inp.value)
         return inp.value
-    m = match_choice(inp.text, options, run.aliases(set_name, [o.code for o in options]))
+    aliases = run.aliases(set_name, [o.code for o in options])
+    read = _read_binary(run, inp.text, set_name, aliases)
+    if read == BOTH:  # "ya tidak": ask again
+        run.ask(prefix=run.t("answer.yes_and_no"))
+        return None
+    if read is not None:
+        return read
+    m = match_choice(inp.text, options, aliases)
     if m.code is None:
         _invalid_choice(run, options, m.ambiguous)
         return None
     return m.code
+
+
+def _read_binary(run: _Run, text: str, set_name: str, aliases: dict[str, list[str]]) -> str | None:
+    """The code of a yes/no question from the yes/no words in `text` ("iyaa kak", "gak mau",
+    "tidak setuju"); BOTH for a yes and a no at once ("ya tidak"); None when the words decide
+    nothing (then the usual choice matching has its turn: a number, a label)."""
+    if set_name not in _BINARY:
+        return None
+    yes_code, no_code = _BINARY[set_name]
+    if set(run.flow.choice_sets.get(set_name, _BINARY[set_name])) != {yes_code, no_code}:
+        return None  # a questionnaire file that gave the set other choices
+    words: dict[str, list[str]] = {}
+    for code in (yes_code, no_code):
+        labels = [run.flow.label(set_name, code, lang) for lang in ("id", "en")]
+        words[code] = [code.replace("_", " "), *labels, *aliases.get(code, [])]
+    verdict = yes_no(text, words[yes_code], words[no_code])
+    if verdict == YES:
+        return yes_code
+    if verdict == NO:
+        return no_code
+    return BOTH if verdict == BOTH else None
 
 
 def _invalid_choice(run: _Run, options: tuple[Option, ...], ambiguous: tuple[str, ...]) -> None:
@@ -484,17 +547,26 @@ def _stage_ask_id(run: _Run, inp: Inbound) -> None:
         return
     if run.locked():
         return
-    text = inp.text.strip()
-    nisn = parse_nisn(text)
-    if nisn:
-        run.s["nisn"] = nisn
+    # Only an invitation code or a NISN (+ birth date) is a guess that counts against the
+    # attempt limit; any other text ("lupa nisn", "gimana caranya", "setuju") gets help.
+    found = find_identity(inp.text)
+    if found.code:
+        run.s["code"] = found.code  # marked used once linked, as a deep link's code
+        run.s["pending"] = "code"
+        run.effect(Lookup("code", code=found.code))
+    elif found.nisn and found.dob:  # both in one message: "0071234501 14-03-2007"
+        run.s["pending"] = "nisn"
+        run.effect(Lookup("nisn", nisn=found.nisn, dob=found.dob))
+    elif found.nisn:
+        run.s["nisn"] = found.nisn
         run.s["stage"] = "ask_dob"
         run.ask()
-    elif _CODE_RE.fullmatch(text.replace("-", "").replace(" ", "")) and not text.isdigit():
-        run.s["pending"] = "code"
-        run.effect(Lookup("code", code=text.replace("-", "").replace(" ", "")))
-    else:
+    elif found.near_code:
+        run.say("identify.bad_code")
+    elif found.digits:
         run.say("identify.bad_nisn")
+    else:
+        run.say("identify.help")
 
 
 def _stage_ask_dob(run: _Run, inp: Inbound) -> None:
@@ -509,7 +581,10 @@ def _stage_ask_dob(run: _Run, inp: Inbound) -> None:
         run.s["stage"] = "ask_id"
         run.ask()
         return
-    dob = parse_date(inp.text)
+    found = find_identity(inp.text)
+    if found.nisn and found.dob:  # the NISN again, with the date: "0071234501 14-03-2007"
+        run.s["nisn"] = found.nisn
+    dob = found.dob if found.nisn and found.dob else find_date(inp.text)
     if dob is None:
         run.say("identify.bad_date")
         return
@@ -523,12 +598,13 @@ def _stage_verify_dob(run: _Run, inp: Inbound) -> None:
         return
     if run.locked():
         return
-    if norm(inp.text) in ("bukan", "bukan saya", "not me", "no", "tidak"):
+    aliases = run.aliases("confirm", list(_BINARY["confirm"]))
+    if _read_binary(run, inp.text, "confirm", aliases) == "bukan":  # "bukan", "bukan saya kak"
         run.s.pop("candidate", None)
         run.s["stage"] = "ask_id"
         run.say("identify.not_me")
         return
-    dob = parse_date(inp.text)
+    dob = find_date(inp.text)
     if dob is None:
         run.say("identify.bad_date")
         return
@@ -668,7 +744,15 @@ def _stage_q(run: _Run, inp: Inbound) -> None:
     elif node.type == "month":
         _month(run, node, inp.text)
     elif node.type == "choice":
-        m = match_choice(inp.text, options, run.aliases(node.choices, [o.code for o in options]))
+        aliases = run.aliases(node.choices, [o.code for o in options])
+        read = _read_binary(run, inp.text, node.choices, aliases)
+        if read == BOTH:
+            run.ask(prefix=run.t("answer.yes_and_no"))
+            return
+        if read is not None:
+            _advance(run, node, read)
+            return
+        m = match_choice(inp.text, options, aliases)
         if m.code is None:
             _invalid_choice(run, options, m.ambiguous)
             return

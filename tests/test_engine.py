@@ -123,7 +123,7 @@ def test_at_most_four_inputs_from_a_deep_link_to_the_status_answer():
 def test_whatsapp_invitation_code_sent_as_text():
     d = Driver(channel="whatsapp", address="6289900000000")
     d.text(ADI.code.lower())  # the prefilled wa.me message
-    assert d.stage == "consent" and d.state["code"] == ADI.code.lower()
+    assert d.stage == "consent" and d.state["code"] == ADI.code  # normalised
     out = d.text("setuju")
     assert out.lookups[0].kind == "code" and d.stage == "confirm"
 
@@ -180,7 +180,7 @@ def test_typed_code_at_the_nisn_question():
     d.start()
     d.text("setuju")
     out = d.text("a7k2-q9xm-pr")
-    assert out.lookups == [Lookup("code", code="a7k2q9xmpr")]
+    assert out.lookups == [Lookup("code", code="A7K2Q9XMPR")]
     assert d.stage == "confirm" and "Adi Pratama" in out.text
 
 
@@ -309,8 +309,8 @@ def test_refusal_stores_nothing():
     assert d.stage == "refused"
     assert set(d.state) <= {"v", "stage", "lang", "failures", "locked_until"}
     assert "tidak menyimpan jawaban" in out.text and "undangan ini ditolak" in out.text
-    out = d.text("setuju")  # too late: only /start begins again
-    assert out.effects == [] and d.stage == "refused" and "/start" in out.text
+    out = d.text("setuju")  # too late: only MULAI or /start begins again
+    assert out.effects == [] and d.stage == "refused" and "MULAI" in out.text
     out = d.start()
     assert d.stage == "consent"
 
@@ -452,8 +452,15 @@ def test_stop_and_mulai_in_every_stage(stage):
     out = d.text("STOP")
     assert out.effects == [SetStop(True)] and "MULAI" in out.text
     out = d.text("/mulai")
-    assert out.effects == [SetStop(False)]
-    assert d.state == before
+    if "alumnus" in before:  # linked: our messages again
+        assert out.effects == [SetStop(False)] and "menerima pesan" in out.text
+        assert d.state == before
+    elif stage in ("new", "refused", "deleted"):  # nothing to resume: MULAI begins
+        assert out.effects == [] and d.stage == "consent"
+        assert out.replies[-1].question == engine.Q_CONSENT
+    else:  # half-way through the onboarding: its question again, nothing else
+        assert out.effects == [] and d.state == before
+        assert out.replies[-1].text == d.prompt().text
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -234,6 +234,33 @@ async def test_identify_by_nisn_and_birth_date_with_limited_guesses(bot, fake_ap
     assert (await bot.alumnus(ADI)).consent_vacancies is False
 
 
+async def test_words_at_the_identity_step_cost_no_guesses(bot, fake_api):
+    """ "lupa nisn" and the like get help, not "Data tidak cocok", and never lock the chat;
+    then NISN and birth date in one message identify."""
+    chat = TelegramChat(fake_api, 5010)
+    await chat.send("/start")
+    await chat.send("setuju")
+    for text in ["lupa nisn", "tidak tahu", "gimana caranya", "kodenya mana", "belum punya"] * 2:
+        reply = await chat.send(text)
+        assert "ijazah" in reply and "tidak cocok" not in reply and "Terlalu banyak" not in reply
+    text = await chat.send("0071234501 14-03-2007")
+    assert "Apakah Anda Adi Pratama" in text
+    contact = await bot.contact("telegram", "5010")
+    assert "failures" not in contact.state and "locked_until" not in contact.state
+
+
+async def test_mulai_and_bantuan_in_a_new_chat(bot, fake_api):
+    chat = TelegramChat(fake_api, 5011)
+    text = await chat.send("bantuan", n=2)
+    assert "ketik MULAI" in text and "UBAH" in fake_api.texts(5011)[-2]
+    text = await chat.send("Mulai")
+    assert "Apakah Anda setuju?" in text and "pesan dari kami lagi" not in text
+    text = await chat.send("setuju")
+    assert "NISN" in text
+    text = await chat.send(f"Kode: {bot.codes[BUNGA]}")
+    assert "Apakah Anda Bunga Lestari" in text
+
+
 async def test_lockout_after_too_many_failures(bot, fake_api):
     chat = TelegramChat(fake_api, 5004)
     await chat.send("/start")
@@ -266,10 +293,13 @@ async def test_consent_refused_stores_nothing_but_the_refusal(bot, fake_api):
     assert adi.consent_tracer_at is None and adi.consent_vacancies is None
     assert adi.declined_at == contact.refused_at
     assert await bot.responses(ADI) == []
-    text = await chat.send("halo")
-    assert "/start" in text
     text = await chat.send("DATA")
     assert text.startswith("Dari chat ini kami hanya menyimpan bahwa Anda tidak menyetujui")
+    text = await chat.send("bekerja")
+    assert "Ketik MULAI" in text
+    text = await chat.send("halo")  # a greeting begins again: the consent question only
+    assert "Apakah Anda setuju?" in text
+    assert (await bot.alumnus(ADI)).consent_tracer_at is None
 
     anonymous = TelegramChat(fake_api, 5006)
     await anonymous.send("/start")

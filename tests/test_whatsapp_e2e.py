@@ -287,6 +287,27 @@ async def test_identify_by_invitation_code_sent_as_text(bot, graph):
     assert (await bot.contact("whatsapp", "6289900002222")).alumnus_id == (
         await bot.alumnus(BUNGA)
     ).id
+    async with bot.core.db.session() as s:  # a typed code is used like a link's
+        assert (await s.get(Invitation, bot.codes[BUNGA])).used_at is not None
+
+
+async def test_code_in_a_sentence_and_informal_yes_no(bot, graph):
+    """What graduates type: the code inside a sentence as the first message, "oke kak",
+    "iya benar", "gak mau"."""
+    chat = WhatsAppChat(bot, graph, UNKNOWN_WA, name="Adi P")
+    text = await chat.send(f"Assalamualaikum kak, kode saya {bot.codes[ADI].lower()}.")
+    assert "Apakah Anda setuju?" in text
+    text = await chat.send("ya tidak")  # a yes and a no: asked again
+    assert "ya atau tidak?" in text and "Apakah Anda setuju?" in text
+    text = await chat.send("oke kak")
+    assert "Apakah Anda Adi Pratama, kelas XII TKJ 1, lulus 2025?" in text
+    text = await chat.send("iya benar")
+    assert "lowongan" in text
+    text = await chat.send("gak mau")
+    assert "kegiatan utama" in text
+    adi = await bot.alumnus(ADI)
+    assert adi.consent_tracer_at is not None and adi.consent_vacancies is False
+    assert (await bot.contact("whatsapp", UNKNOWN_WA)).alumnus_id == adi.id
 
 
 async def test_identify_by_nisn_and_birth_date(bot, graph):
