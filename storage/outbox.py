@@ -434,10 +434,18 @@ async def release(session: AsyncSession, row_id: int, worker: str, not_before: d
 async def cancel_pending_for_contact(
     session: AsyncSession, contact_id: int, reason: str, *, status: str = "cancelled"
 ) -> int:
-    """Cancel the contact's other pending rows (blocked / unreachable / STOP)."""
+    """Cancel the contact's other pending rows (blocked / unreachable / STOP); the text of its
+    `reply` rows is not kept (see `forget_payload`)."""
+    pending = (OutboxMessage.contact_id == contact_id, OutboxMessage.status == "pending")
+    await session.execute(
+        update(OutboxMessage)
+        .where(*pending, OutboxMessage.purpose == REPLY)
+        .values(payload={})
+        .execution_options(synchronize_session=False)
+    )
     result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.contact_id == contact_id, OutboxMessage.status == "pending")
+        .where(*pending)
         .values(status=status, last_error=reason[:300])
         .execution_options(synchronize_session=False)
     )

@@ -592,3 +592,21 @@ async def test_replies_go_out_in_quiet_hours(db, db_url, fake_wa):
         assert fake_wa.texts() == ["a reply"]
     finally:
         await core.close()
+
+
+async def test_replies_to_an_unreachable_number_are_dropped_with_their_text(core, fake_wa):
+    now = utcnow()
+    [(_, cid)] = await add_people(core, 1, "whatsapp", last_inbound_at=now)
+    address = f"6281{0:08d}"
+    fake_wa.fail_recipient(address, 131026)
+    await queue_replies(core, cid, ["first", "second"], due=[now, now])
+    client = WhatsAppClient(fake_wa.url, "PNID", fake_wa.access_token)
+    try:
+        stats = await build_dispatcher(core, {"whatsapp": client}).dispatch_due()
+    finally:
+        await client.aclose()
+    assert (stats.unreachable, stats.cancelled) == (1, 1)
+    assert len(fake_wa.errors(131026)) == 1
+    async with core.db.session() as s:
+        rows = (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars().all()
+    assert [(r.status, r.payload) for r in rows] == [("unreachable", {}), ("cancelled", {})]
