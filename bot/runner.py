@@ -119,7 +119,7 @@ async def start(settings: Settings, *, core: Core | None = None) -> Running:
         )
         if whatsapp is not None:
             stack.push_async_callback(whatsapp.client.aclose)
-            stack.push_async_callback(whatsapp.drain)
+            stack.push_async_callback(whatsapp.stop)  # hands retries over, then drains
             deps.channel_health["whatsapp"] = whatsapp.health
         web = WebServer(create_app(deps), settings.http_host, settings.http_port)
         if telegram is not None:

@@ -100,6 +100,28 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown timezone {value!r} (e.g. Asia/Jakarta)") from exc
         return value
 
+    @field_validator("whatsapp_display_number")
+    @classmethod
+    def _display_number(cls, value: str | None) -> str | None:
+        """wa.me links need the number in international form without "+": a number written
+        the local way (0812-3456-7890) is normalised (storage.roster.normalise_phone)."""
+        if value is None or not value.strip():
+            return None
+        from storage.roster import normalise_phone  # phonenumbers, only when it is set
+
+        value = value.strip()
+        digits = re.sub(r"[\s().-]", "", value)
+        if re.fullmatch(r"62\d+", digits):  # international digits without "+"
+            digits = f"+{digits}"
+        one = not re.search(r"[/,;]|\batau\b", value, re.IGNORECASE)
+        number = normalise_phone(digits) if one else None
+        if number is None:
+            raise ValueError(
+                f"WHATSAPP_DISPLAY_NUMBER {value!r} is not one valid phone number: write the "
+                "school's WhatsApp number, e.g. 6281234567890 or 0812-3456-7890"
+            )
+        return number
+
     @field_validator("telegram_webhook_url")
     @classmethod
     def _webhook_url(cls, value: str | None, info: ValidationInfo) -> str | None:

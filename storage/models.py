@@ -278,7 +278,8 @@ class VacancyInterest(SQLModel, table=True):
 
 
 class OutboxMessage(SQLModel, table=True):
-    """One outbound message that is not a direct reply (see bot/outreach/dispatcher.py)."""
+    """One outbound message that is not a direct reply, or a WhatsApp direct reply that could
+    not be sent at once (purpose `reply`; see bot/outreach/dispatcher.py)."""
 
     __tablename__ = "outbox_message"
     __table_args__ = (
@@ -288,7 +289,7 @@ class OutboxMessage(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     school_id: int = Field(foreign_key="school.id")
-    purpose: str = Field(max_length=16)  # reminder | followup | vacancy | digest | notice
+    purpose: str = Field(max_length=16)  # reminder | followup | vacancy | digest | notice | reply
     idempotency_key: str = Field(max_length=200, unique=True)
     alumnus_id: int | None = Field(default=None, foreign_key="alumnus.id", index=True)
     staff_id: int | None = Field(default=None, foreign_key="staff.id")

@@ -27,9 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Alumnus, Contact, OutboxMessage, Vacancy, utcnow
 
-PURPOSES = ("reminder", "followup", "vacancy", "digest", "notice")
+# `reply`: a WhatsApp direct reply that could not be sent at once (bot/channels/whatsapp.py)
+PURPOSES = ("reminder", "followup", "vacancy", "digest", "notice", "reply")
+REPLY = "reply"
 STATUSES = ("pending", "sending", "sent", "failed", "unreachable", "unknown", "cancelled")
 FINAL = frozenset({"sent", "failed", "unreachable", "unknown", "cancelled"})
+UNSENT = ("pending", "sending")  # not final: may still be sent
 
 
 def dialect_insert(session: AsyncSession):
@@ -111,6 +114,9 @@ async def claim_page(
     outbox message less than `interval` ago (`contact.last_outbound_at`, written by whichever
     process sent it) is not taken now; it stays pending for a later pass. This carries the
     per-chat limit across processes (the in-process ChatPacer does the rest).
+
+    Direct replies handed over (`reply`) leave one at a time per chat, in order: such a row is
+    not taken while an earlier `reply` row of the same chat is still pending or sending.
     """
     stale = now - lease
     query = (
@@ -129,6 +135,15 @@ async def claim_page(
             Contact.id == OutboxMessage.contact_id, Contact.last_outbound_at > now - interval
         )
         query = query.where(or_(OutboxMessage.channel != channel, ~recent))
+    earlier = _T.alias("earlier")
+    behind = exists().where(
+        earlier.c.purpose == REPLY,
+        earlier.c.channel == OutboxMessage.channel,
+        earlier.c.address == OutboxMessage.address,
+        earlier.c.status.in_(UNSENT),
+        earlier.c.id < OutboxMessage.id,
+    )
+    query = query.where(or_(OutboxMessage.purpose != REPLY, ~behind))
     if purposes is not None:
         query = query.where(OutboxMessage.purpose.in_(list(purposes)))
     if is_postgres(session):
@@ -375,6 +390,33 @@ async def confirm_from_status(
     return new if (result.rowcount or 0) == 1 else None
 
 
+async def replies_waiting(session: AsyncSession, channel: str, address: str) -> bool:
+    """Does this chat have direct replies (`reply` rows) still to send? Its next replies then
+    queue behind them."""
+    found = await session.execute(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.status.in_(UNSENT),
+            OutboxMessage.purpose == REPLY,
+            OutboxMessage.channel == channel,
+            OutboxMessage.address == address,
+        )
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+async def forget_payload(conn: Any, row_id: int) -> None:
+    """A `reply` row's text is not kept once the row is final (it may show the person's data,
+    e.g. the answer to DATA): the payload is emptied (not of an `unknown` row, which an
+    operator may resend)."""
+    await conn.execute(
+        update(_T)
+        .where(_T.c.id == row_id, _T.c.status.in_(("sent", "failed", "unreachable", "cancelled")))
+        .values(payload={})
+    )
+
+
 async def release(session: AsyncSession, row_id: int, worker: str, not_before: datetime) -> None:
     """Give a leased, never-attempted row back, due at `not_before` (per-chat pacing)."""
     await session.execute(
@@ -392,10 +434,18 @@ async def release(session: AsyncSession, row_id: int, worker: str, not_before: d
 async def cancel_pending_for_contact(
     session: AsyncSession, contact_id: int, reason: str, *, status: str = "cancelled"
 ) -> int:
-    """Cancel the contact's other pending rows (blocked / unreachable / STOP)."""
+    """Cancel the contact's other pending rows (blocked / unreachable / STOP); the text of its
+    `reply` rows is not kept (see `forget_payload`)."""
+    pending = (OutboxMessage.contact_id == contact_id, OutboxMessage.status == "pending")
+    await session.execute(
+        update(OutboxMessage)
+        .where(*pending, OutboxMessage.purpose == REPLY)
+        .values(payload={})
+        .execution_options(synchronize_session=False)
+    )
     result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.contact_id == contact_id, OutboxMessage.status == "pending")
+        .where(*pending)
         .values(status=status, last_error=reason[:300])
         .execution_options(synchronize_session=False)
     )

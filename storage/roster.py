@@ -8,13 +8,16 @@ Two steps, kept apart so the parsing can be tested (and reused) without a databa
 
 The file
 --------
-Columns (header names case-insensitive; spaces, dots and dashes in them are ignored, so
+Columns (header names case-insensitive; spaces and punctuation in them are ignored, so
 "Tanggal Lahir" and "No. HP" work): ``nisn, nama, tanggal_lahir, jenis_kelamin, kelas, jurusan,
 tahun_lulus, wali_kelas, no_hp``. ``jenis_kelamin`` and ``no_hp`` may be left out; the other
 columns must be there or the file is refused (`RosterError`, naming the missing ones). A few
-common spellings from school exports are accepted as well (see `HEADER_ALIASES`). Other columns
-are ignored. The header is the first row that names ``nisn`` (within the first 20 rows), so a
-title line above it is fine.
+common spellings from school exports are accepted as well (see `HEADER_ALIASES`); a header made
+only of phone words is ``no_hp`` ("No. HP/WA", "No Telp/HP", "No. WhatsApp", "Telepon", "WA";
+see `PHONE_WORDS`). Other columns are not used, and a note lists them; a roster without a phone
+column is imported with a note saying that identification by WhatsApp number will not work. The
+header is the first row that names ``nisn`` (within the first 20 rows), so a title line above
+it is fine.
 
 - CSV: comma, semicolon or tab separated (taken from the header line), UTF-8 with or without
   BOM, UTF-16 with BOM (Excel "Unicode text"); a file that is not valid UTF-8 is read as
@@ -91,31 +94,50 @@ ALL_COLUMNS = (
     "wali_kelas",
     "no_hp",
 )
-# Spellings seen in school exports (after normalisation: lower case, non-alphanumerics -> "_").
+# Spellings seen in school exports. Headers are compared in a compact form: lower case, with
+# everything but letters and digits removed ("No. HP/WA" -> "nohpwa", "Tgl Lahir" -> "tgllahir").
 HEADER_ALIASES = {
-    "nama_siswa": "nama",
-    "nama_lengkap": "nama",
-    "nama_peserta_didik": "nama",
-    "tgl_lahir": "tanggal_lahir",
-    "tanggal_kelahiran": "tanggal_lahir",
+    "namasiswa": "nama",
+    "namalengkap": "nama",
+    "namapesertadidik": "nama",
+    "tgllahir": "tanggal_lahir",
+    "tanggalkelahiran": "tanggal_lahir",
     "jk": "jenis_kelamin",
-    "l_p": "jenis_kelamin",
+    "lp": "jenis_kelamin",
     "gender": "jenis_kelamin",
     "rombel": "kelas",
-    "rombongan_belajar": "kelas",
-    "kompetensi_keahlian": "jurusan",
-    "konsentrasi_keahlian": "jurusan",
-    "program_keahlian": "jurusan",
-    "tahun_kelulusan": "tahun_lulus",
+    "rombonganbelajar": "kelas",
+    "kompetensikeahlian": "jurusan",
+    "konsentrasikeahlian": "jurusan",
+    "programkeahlian": "jurusan",
+    "tahunkelulusan": "tahun_lulus",
     "wali": "wali_kelas",
-    "hp": "no_hp",
-    "nomor_hp": "no_hp",
-    "no_telp": "no_hp",
-    "no_telepon": "no_hp",
-    "no_wa": "no_hp",
-    "nomor_wa": "no_hp",
-    "whatsapp": "no_hp",
+    "nohp": "no_hp",
+    "nowa": "no_hp",
+    "notelp": "no_hp",
+    "notlp": "no_hp",
 }
+# A header made only of these words (and "no"/"nomor"/"siswa") is the graduate's phone number:
+# "No. HP/WA", "No Telp/HP", "No. WhatsApp", "Nomor HP", "HP", "WA", "Telepon", "Nomor HP /
+# WhatsApp Siswa". Any other word ("No. HP Orang Tua", "Telepon Rumah") makes it another column.
+PHONE_WORDS = frozenset(
+    {
+        "hp",
+        "wa",
+        "whatsapp",
+        "telp",
+        "tlp",
+        "telpon",
+        "telepon",
+        "telephone",
+        "handphone",
+        "ponsel",
+        "hape",
+        "phone",
+        "mobile",
+    }
+)
+PHONE_FILLER = frozenset({"no", "nomor", "nomer", "nmr", "siswa"})
 HEADER_SEARCH_ROWS = 20
 MIN_YEAR = 1990
 MIN_BIRTH = date(1950, 1, 1)
@@ -172,26 +194,54 @@ class ImportReport:
 # ---------------------------------------------------------------------------------------------
 
 
+def _header_text(value: Any) -> str:
+    return ("" if value is None else str(value)).replace("\ufeff", "").strip()
+
+
 def _normalise_header(value: Any) -> str:
-    text = "" if value is None else str(value)
-    key = re.sub(r"[^0-9a-z]+", "_", text.replace("\ufeff", "").strip().lower()).strip("_")
-    return HEADER_ALIASES.get(key, key)
+    """The roster column a header names (one of ALL_COLUMNS), else its compact form."""
+    text = _header_text(value).lower()
+    key = re.sub(r"[^0-9a-z]+", "", text)
+    if key in _CANONICAL:
+        return _CANONICAL[key]
+    if key in HEADER_ALIASES:
+        return HEADER_ALIASES[key]
+    words = set(re.findall(r"[0-9a-z]+", text)) - PHONE_FILLER
+    if words and words <= PHONE_WORDS:
+        return "no_hp"
+    return key
+
+
+_CANONICAL = {re.sub(r"_", "", name): name for name in ALL_COLUMNS}
 
 
 def _is_blank(cells: Sequence[Any]) -> bool:
     return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
 
 
-def _find_header(rows: Sequence[tuple[int, Sequence[Any]]]) -> tuple[int, dict[str, int]] | None:
-    """Index (into rows) and column map of the first row naming `nisn`, or None."""
+@dataclass(frozen=True, slots=True)
+class _Header:
+    index: int  # into the rows
+    columns: dict[str, int]  # roster column -> position
+    unused: list[str]  # the other headers, as written (a second phone column says so)
+
+
+def _find_header(rows: Sequence[tuple[int, Sequence[Any]]]) -> _Header | None:
+    """The first row naming `nisn`: its column map and the headers not used, or None."""
     for index, (_, cells) in enumerate(rows[:HEADER_SEARCH_ROWS]):
         names = [_normalise_header(c) for c in cells]
         if "nisn" in names:
             mapping: dict[str, int] = {}
+            unused: list[str] = []
             for position, name in enumerate(names):
+                shown = _header_text(cells[position])
                 if name in ALL_COLUMNS and name not in mapping:
                     mapping[name] = position
-            return index, mapping
+                elif name in ALL_COLUMNS:
+                    unused.append(f"{shown} (a second {name} column; the first is used)")
+                elif shown:
+                    unused.append(shown)
+            return _Header(index, mapping, unused)
     return None
 
 
@@ -507,11 +557,21 @@ def read_roster(path: str | Path, *, today: date | None = None) -> ParsedRoster:
         first = {_normalise_header(c) for c in nonblank[0][1]}
         missing = [c for c in REQUIRED_COLUMNS if c not in first]
         raise RosterError(_missing_message(nonblank[0][1], missing))
-    header_index, columns = found
+    header_index, columns = found.index, found.columns
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise RosterError(_missing_message(nonblank[header_index][1], missing))
     result.columns = tuple(c for c in ALL_COLUMNS if c in columns)
+    if "no_hp" not in columns:
+        result.notes.append(
+            "No phone column (no_hp) was found, so no phone numbers were imported: graduates "
+            "cannot be recognised by their WhatsApp number (they can still use their invitation "
+            "code, or NISN and date of birth). To add the numbers, name the column no_hp "
+            '(also understood: "No. HP", "No HP/WA", "Nomor WhatsApp", "Telepon", "WA") and '
+            "import the file again."
+        )
+    if found.unused:
+        result.notes.append(f"Columns not used: {', '.join(found.unused)}.")
 
     seen: dict[str, int] = {}
     padded = 0

@@ -239,3 +239,19 @@ async def test_jejak_run_without_school_npsn_starts_as_the_placeholder_and_warns
         running = await start(configured)
         await running.stop()
     assert not any("SCHOOL_NPSN" in r.getMessage() for r in caplog.records)
+
+
+def test_roster_import_summary_notes_a_missing_phone_column_and_unused_columns(cwd):
+    """Not an error: the rows are imported, and the summary says what was left out."""
+    (cwd / "hp.csv").write_text(
+        "NISN;Nama;Tanggal Lahir;Kelas;Jurusan;Tahun Lulus;Wali Kelas;No HP Ortu;Keterangan\n"
+        "0011111111;Ani Suryani;01/02/2007;XII TKJ 1;TKJ;2025;Bu Sari;0812-1111-0001;-\n",
+        encoding="utf-8",
+    )
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{cwd / 'j.db'}", "SCHOOL_NPSN": "20200002"}
+    result = jejak(env, "roster", "import", "hp.csv")
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    assert "added 1" in out
+    assert "Note: No phone column (no_hp) was found" in out
+    assert "Note: Columns not used: No HP Ortu, Keterangan." in out

@@ -468,3 +468,145 @@ async def test_a_status_confirmation_is_not_undone_by_a_late_outcome(core):
     assert outbox.parse_callback_data(outbox.callback_data(ids[0])) == ids[0]
     assert outbox.parse_callback_data("outbox:x") is None
     assert outbox.parse_callback_data(None) is None
+
+
+# ---- direct replies handed over by the WhatsApp channel (purpose "reply") ---------------------
+async def queue_replies(core, cid: int, texts: list[str], *, due: list[datetime], **extra) -> None:
+    """Rows as `WhatsAppChannel` hands them over: no alumnus, the inbound wamid in the key."""
+    async with core.db.session() as s:
+        contact = await s.get(Contact, cid)
+        rows = [
+            {
+                "school_id": core.school.id,
+                "purpose": "reply",
+                "idempotency_key": f"reply:wamid.X{cid}:{n}",
+                "contact_id": cid,
+                "channel": "whatsapp",
+                "address": contact.address,
+                "payload": {"text": text, **(extra if n == 0 else {})},
+                "not_before": when,
+            }
+            for n, (text, when) in enumerate(zip(texts, due, strict=True))
+        ]
+        await outbox.enqueue(s, rows)
+        await s.commit()
+
+
+async def test_replies_go_in_order_as_free_text_and_are_not_kept(core, fake_wa):
+    """A later reply does not overtake an earlier one of the same chat, even when the earlier
+    one is due later (it waits for a retry); none is sent as a template; once sent, the text
+    is not kept in the outbox."""
+    now = utcnow()
+    [(_, cid)] = await add_people(core, 1, "whatsapp", last_inbound_at=now - timedelta(hours=2))
+    [(_, other)] = await add_people(core, 1, "whatsapp", last_inbound_at=now)
+    address = f"6281{0:08d}"
+    fake_wa.note_inbound(address, now - timedelta(hours=2))
+    fake_wa.note_inbound(f"6281{1:08d}", now)
+    await queue_replies(
+        core, cid, ["first", "second"], due=[now + timedelta(minutes=1), now - timedelta(minutes=1)]
+    )
+    await queue_replies(core, other, ["to someone else"], due=[now])
+    client = WhatsAppClient(fake_wa.url, "PNID", fake_wa.access_token)
+    clock = Clock()
+    try:
+        dispatcher = build_dispatcher(core, {"whatsapp": client}, clock=clock)
+        await dispatcher.dispatch_due()
+        assert fake_wa.texts(address) == []  # "second" waits behind "first"
+        assert fake_wa.texts(f"6281{1:08d}") == ["to someone else"]
+        clock.jump(minutes=2)
+        await drain(dispatcher, clock)
+    finally:
+        await client.aclose()
+    assert fake_wa.texts(address) == ["first", "second"]
+    assert all(c.type == "text" for c in fake_wa.sent())
+    async with core.db.session() as s:
+        rows = (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars().all()
+    assert [(r.status, r.payload) for r in rows] == [("sent", {})] * 3
+
+
+async def test_a_reply_past_the_24_hour_window_is_cancelled_not_templated(core, fake_wa):
+    """A queued reply whose window has closed (by our clock, or by Meta's 131047) is not sent:
+    no template stands in for a questionnaire reply (docs/outreach.md)."""
+    now = utcnow()
+    [(_, late)] = await add_people(core, 1, "whatsapp", last_inbound_at=now - timedelta(hours=25))
+    [(_, meta)] = await add_people(core, 1, "whatsapp", last_inbound_at=now - timedelta(hours=1))
+    await queue_replies(core, late, ["late one", "late two"], due=[now, now])
+    await queue_replies(core, meta, ["refused"], due=[now])
+    fake_wa.fail_next(1, 131047, to=f"6281{1:08d}")
+    client = WhatsAppClient(fake_wa.url, "PNID", fake_wa.access_token)
+    try:
+        dispatcher = build_dispatcher(core, {"whatsapp": client})
+        stats = await dispatcher.dispatch_due()
+        stats.add(await dispatcher.dispatch_due())  # the second late reply, after the first
+    finally:
+        await client.aclose()
+    assert fake_wa.sent() == []
+    assert [c.error_code for c in fake_wa.errors()] == [131047]  # one attempt, no template
+    assert stats.cancelled == 3 and stats.templated == 0
+    async with core.db.session() as s:
+        rows = (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars().all()
+    assert [(r.status, r.last_error, r.payload) for r in rows] == [
+        ("cancelled", "24-hour window closed", {})
+    ] * 3
+
+
+async def test_a_partly_delivered_reply_resumes_after_its_delivered_messages(core, fake_wa):
+    """`skip_parts`: the messages of a long reply delivered before it was queued are not sent
+    again."""
+    now = utcnow()
+    [(_, cid)] = await add_people(core, 1, "whatsapp", last_inbound_at=now)
+    address = f"6281{0:08d}"
+    fake_wa.note_inbound(address, now)
+    long_text = "\n\n".join(f"Paragraf {i}: " + "x" * 900 for i in range(6))  # two messages
+    await queue_replies(core, cid, [long_text], due=[now], skip_parts=1)
+    client = WhatsAppClient(fake_wa.url, "PNID", fake_wa.access_token)
+    try:
+        await build_dispatcher(core, {"whatsapp": client}).dispatch_due()
+    finally:
+        await client.aclose()
+    [text] = fake_wa.texts(address)
+    assert text.startswith("Paragraf 4") and text.endswith("x" * 900)
+    assert await statuses(core) == {"sent": 1}
+
+
+async def test_replies_go_out_in_quiet_hours(db, db_url, fake_wa):
+    """Quiet hours hold reminders and vacancies, not the replies someone is waiting for."""
+    core = await build_core(
+        make_settings(db_url, quiet_hours_start="08:00", quiet_hours_end="20:00")
+    )
+    try:
+        clock = Clock()  # 12:00 in the school's zone (WIB): quiet
+        local = clock().astimezone(core.settings.zone)
+        clock.offset = local.replace(hour=12, minute=0) - local
+        now = clock()
+        people = await add_people(core, 2, "whatsapp", last_inbound_at=now)
+        for i in range(2):
+            fake_wa.note_inbound(f"6281{i:08d}", utcnow())
+        await queue_replies(core, people[0][1], ["a reply"], due=[now])
+        await queue(core, people[1:], purpose="reminder", tag="r")
+        client = WhatsAppClient(fake_wa.url, "PNID", fake_wa.access_token)
+        try:
+            await build_dispatcher(core, {"whatsapp": client}, clock=clock).dispatch_due()
+        finally:
+            await client.aclose()
+        assert fake_wa.texts() == ["a reply"]
+    finally:
+        await core.close()
+
+
+async def test_replies_to_an_unreachable_number_are_dropped_with_their_text(core, fake_wa):
+    now = utcnow()
+    [(_, cid)] = await add_people(core, 1, "whatsapp", last_inbound_at=now)
+    address = f"6281{0:08d}"
+    fake_wa.fail_recipient(address, 131026)
+    await queue_replies(core, cid, ["first", "second"], due=[now, now])
+    client = WhatsAppClient(fake_wa.url, "PNID", fake_wa.access_token)
+    try:
+        stats = await build_dispatcher(core, {"whatsapp": client}).dispatch_due()
+    finally:
+        await client.aclose()
+    assert (stats.unreachable, stats.cancelled) == (1, 1)
+    assert len(fake_wa.errors(131026)) == 1
+    async with core.db.session() as s:
+        rows = (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars().all()
+    assert [(r.status, r.payload) for r in rows] == [("unreachable", {}), ("cancelled", {})]

@@ -376,11 +376,24 @@ def test_graph_faults_24h_rule_and_rate(wa):
     wa.fail_next(1, status=503)
     assert send("6281").status_code == 503
     assert send("6281").status_code == 200
+    wa.fail_next(1, 131056, retry_after=0.5, after=1)  # lets one through, then fails one
+    assert send("6281").status_code == 200
+    r = send("6281")
+    assert r.json()["error"]["code"] == 131056 and r.headers["retry-after"] == "0.5"
+    assert send("6281").status_code == 200
 
     wa.set_limits(messages_per_second=2)
     codes = [send("6281").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
-    assert [c.error_code for c in wa.errors()] == [131047, 131047, 131026, 130429, 2, 130429]
+    assert [c.error_code for c in wa.errors()] == [
+        131047,
+        131047,
+        131026,
+        130429,
+        2,
+        131056,
+        130429,
+    ]
 
 
 async def test_graph_webhook_helper_signs_and_notes_inbound(wa):

@@ -11,10 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from bot.cli import _register, app
+from bot.settings import Settings
 from storage.db import Database
 from storage.invitations import (
     ALPHABET,
@@ -294,6 +296,46 @@ def test_cli_invite_links(cli_env, tmp_path):
     assert {r["kelas"] for r in akl_rows} == {"XII AKL 1"} and len(akl_rows) == 4
     codes = {r["nisn"]: r["code"] for r in rows}
     assert all(codes[r["nisn"]] == r["code"] for r in akl_rows)
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["0812-3456-7890", "081234567890", "+62 812-3456-7890", "6281234567890", "62 812 3456 7890"],
+)
+def test_cli_invite_links_with_a_locally_written_whatsapp_number(cli_env, tmp_path, written):
+    """wa.me needs the international number: a number written the local way is normalised."""
+    assert _invoke(cli_env, "roster", "import", str(SAMPLE)).exit_code == 0
+    out = tmp_path / "links.csv"
+    result = _invoke(
+        cli_env, "invite", "links", "--out", str(out),
+        TELEGRAM_BOT_USERNAME="jejak_test_bot", WHATSAPP_DISPLAY_NUMBER=written,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    links = [r["whatsapp_link"] for r in _read_csv(out)]
+    assert links and all(link.startswith("https://wa.me/6281234567890?text=") for link in links)
+
+
+@pytest.mark.parametrize("written", ["12345", "0812", "nomor sekolah", "0812-1111-0001 / 0813"])
+def test_an_invalid_whatsapp_display_number_is_refused_naming_the_setting(cli_env, written):
+    result = _invoke(
+        cli_env, "invite", "links", "--out", "x.csv",
+        TELEGRAM_BOT_USERNAME="jejak_test_bot", WHATSAPP_DISPLAY_NUMBER=written,
+    )  # fmt: skip
+    assert result.exit_code == 2
+    message = _flat(result.output)
+    assert "Setting WHATSAPP_DISPLAY_NUMBER:" in message
+    assert "6281234567890" in message  # the expected form, as an example
+    assert not Path("x.csv").exists()
+
+
+def test_whatsapp_display_number_setting_is_normalised():
+    def number(value: str) -> str | None:
+        return Settings(_env_file=None, whatsapp_display_number=value).whatsapp_display_number
+
+    assert number("0812-3456-7890") == "6281234567890"
+    assert number("  ") is None
+    with pytest.raises(ValidationError, match="WHATSAPP_DISPLAY_NUMBER"):
+        Settings(_env_file=None, whatsapp_display_number="0812")
 
 
 def test_cli_invite_links_unknown_class_and_unknown_username(cli_env, tmp_path):

@@ -320,3 +320,79 @@ def test_other_excel_export_shapes(tmp_path, data, encoding):
     assert [(r.row_number, r.nisn, r.birth_date) for r in parsed.rows] == [
         (2, "0071234501", date(2007, 3, 14))
     ]
+
+
+# --- headers as schools write them -----------------------------------------------------------
+PHONE_HEADERS = [
+    "No. HP/WA",
+    "No Telp/HP",
+    "No. WhatsApp",
+    "Nomor HP",
+    "HP",
+    "WA",
+    "Telepon",
+    "No Telepon",
+    "no_hp",
+    "NoHP",
+    "No. Hp. (WA)",
+    "Nomor HP / WhatsApp Siswa",
+]
+ROSTER_HEADER = ["NISN", "Nama", "Tanggal Lahir", "Kelas", "Jurusan", "Tahun Lulus", "Wali Kelas"]
+ADI = ["0071234501", "Adi Pratama", "14/03/2007", "XII TKJ 1", "TKJ", "2025", "Bu Sri"]
+
+
+def _write(tmp_path, kind: str, header: list[str], *rows: list[str]) -> Path:
+    if kind == "csv":
+        path = tmp_path / "roster.csv"
+        lines = [";".join(header), *(";".join(r) for r in rows)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        path = tmp_path / "roster.xlsx"
+        workbook = openpyxl.Workbook()
+        workbook.active.append(header)
+        for row in rows:
+            workbook.active.append(row)
+        workbook.save(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+@pytest.mark.parametrize("header", PHONE_HEADERS)
+def test_phone_column_headers_as_schools_write_them(tmp_path, kind, header):
+    path = _write(tmp_path, kind, [*ROSTER_HEADER, header], [*ADI, "0812-3456-7801"])
+    parsed = read_roster(path, today=TODAY)
+    assert "no_hp" in parsed.columns
+    assert [r.phone for r in parsed.rows] == ["6281234567801"]
+    assert parsed.notes == []
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_no_phone_column_and_unused_columns_are_noted_not_refused(tmp_path, kind):
+    """A roster without a phone column still imports, with a note saying what that means; the
+    columns that were not used are listed (a parent's number is not the graduate's)."""
+    header = ["No", *ROSTER_HEADER, "No. HP Orang Tua", "Catatan", ""]
+    path = _write(tmp_path, kind, header, ["1", *ADI, "0812-9999-0000", "pindahan", "x"])
+    parsed = read_roster(path, today=TODAY)
+    assert [(r.nisn, r.phone) for r in parsed.rows] == [("0071234501", None)]
+    assert "no_hp" not in parsed.columns
+    assert len(parsed.notes) == 2
+    no_phone, unused = parsed.notes
+    assert "no phone column" in no_phone.lower() and "WhatsApp" in no_phone
+    assert unused == "Columns not used: No, No. HP Orang Tua, Catatan."
+
+
+def test_a_second_phone_column_is_reported_as_not_used(tmp_path):
+    header = [*ROSTER_HEADER, "No HP", "No. WA"]
+    path = _write(tmp_path, "csv", header, [*ADI, "0812-3456-7801", "0813-2222-3302"])
+    parsed = read_roster(path, today=TODAY)
+    assert [r.phone for r in parsed.rows] == ["6281234567801"]
+    assert parsed.notes == ["Columns not used: No. WA (a second no_hp column; the first is used)."]
+
+
+async def test_import_summary_carries_the_notes(db, tmp_path):
+    school_id = await _school(db)
+    path = _write(tmp_path, "csv", [*ROSTER_HEADER, "Catatan"], [*ADI, "pindahan"])
+    report = await import_roster(db, school_id, path)
+    assert report.added == 1
+    assert any("no phone column" in n.lower() for n in report.notes)
+    assert "Columns not used: Catatan." in report.notes

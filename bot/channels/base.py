@@ -32,6 +32,9 @@ class SendResult:
     retry_after: float | None = None  # seconds
     error_code: str | None = None
     error: str | None = None
+    # messages of this reply delivered by the call (a WhatsApp reply may take several: long
+    # text, text before buttons); on a failure, the parts before it (resend from there)
+    parts_sent: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,14 +8,24 @@ most once (the conversation shell records it in the same transaction as the answ
 Direct replies are inside the person's 24-hour window by definition (they just wrote). Anything
 else goes through the outbox, whose dispatcher decides free text vs template (see
 `within_service_window`).
+
+A direct reply that Meta refuses for a while (RETRY: 130429, 131056, HTTP 5xx, a timeout, ...)
+is retried in the person's chain after the suggested delay, up to `reply_attempts` times, so
+the person's next message waits for it. When it still fails (or the delay is longer than
+`max_reply_wait`, or the process is stopping), that message and the replies after it are
+handed to the outbox (purpose `reply`, idempotency key `reply:<wamid>:<n>`), which sends them
+in order; until they are out, the person's later replies queue behind them there
+(docs/outreach.md, "Direct replies that could not be sent").
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -29,16 +39,20 @@ from bot.channels.whatsapp_api import WhatsAppClient, WhatsAppError
 from bot.channels.whatsapp_events import ParsedWebhook, StatusUpdate
 from bot.channels.whatsapp_render import MAX_BUTTONS
 from bot.conversation import ConversationService
+from bot.outreach.messages import reply_to_payload
 from conversations.types import Inbound, Reply
 from storage import contacts, outbox
 from storage.db import Database
-from storage.models import Contact, Delivery, utcnow
+from storage.models import Alumnus, Contact, Delivery, OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
 CHANNEL = "whatsapp"
 SERVICE_WINDOW = timedelta(hours=24)
 UNREACHABLE_CODES = {131026}
 LIST_BUTTON_KEY = "whatsapp.list_button"  # catalogue: the list button's label per language
+REPLY_ATTEMPTS = 3  # attempts per direct reply in the person's chain (as Telegram)
+MAX_REPLY_WAIT = 30.0  # seconds: a longer suggested delay hands the reply to the outbox at once
+REPLY_PURPOSE = "reply"  # outbox rows of direct replies handed over
 
 StatusListener = Callable[[StatusUpdate], Awaitable[None]]
 
@@ -54,10 +68,25 @@ def within_service_window(last_inbound_at: datetime | None, now: datetime | None
 class WhatsAppChannel:
     channel = CHANNEL
 
-    def __init__(self, client: WhatsAppClient, service: ConversationService, db: Database) -> None:
+    def __init__(
+        self,
+        client: WhatsAppClient,
+        service: ConversationService,
+        db: Database,
+        *,
+        reply_attempts: int = REPLY_ATTEMPTS,
+        max_reply_wait: float = MAX_REPLY_WAIT,
+    ) -> None:
         self.client = client
         self.service = service
         self.db = db
+        self.reply_attempts = max(1, reply_attempts)
+        self.max_reply_wait = max_reply_wait
+        self._stopping = asyncio.Event()
+        # people whose direct replies wait in the outbox (their later replies queue behind);
+        # None until read from the database at the first reply
+        self._queued: set[str] | None = None
+        self._queued_lock = asyncio.Lock()
         self.status_listeners: list[StatusListener] = []
         self._sequencer = KeyedSequencer()
         self._tasks: set[asyncio.Task] = set()
@@ -111,6 +140,12 @@ class WhatsAppChannel:
         while self._tasks:
             await asyncio.wait(set(self._tasks))
 
+    async def stop(self) -> None:
+        """Shutdown: replies waiting to be retried are handed to the outbox at once (they go
+        out after the restart), then the background work is awaited."""
+        self._stopping.set()
+        await self.drain()
+
     async def _handle(self, inbound: Inbound) -> None:
         self.last_update_at = time.time()
         try:
@@ -121,10 +156,145 @@ class WhatsAppChannel:
         metrics.update_handled(CHANNEL, "duplicate" if outcome.duplicate else "processed")
         if outcome.duplicate:
             return
-        for reply in outcome.replies:
-            result = await self.send(inbound.address, reply)
-            if result.status != SendStatus.SENT:
-                break
+        await self.reply(inbound.address, outcome.replies, key=inbound.external_id)
+
+    # -- direct replies --
+    async def reply(self, address: str, replies: Sequence[Reply], *, key: str | None) -> None:
+        """Send the replies to one inbound message (`key`: its wamid), in order. Runs in the
+        person's chain: their next message waits until these are out or handed over.
+
+        RETRY results are retried after the suggested delay (at most `reply_attempts` tries a
+        message, each delay at most `max_reply_wait`); what still fails, and the replies after
+        it, go to the outbox. UNREACHABLE (the contact is marked) and FAILED stop the replies
+        as before: the rest is not sent."""
+        replies = list(replies)
+        if not replies:
+            return
+        if await self._waiting_in_outbox(address):  # earlier replies still wait: queue behind
+            await self._hand_over(address, replies, key=key, first=0)
+            return
+        for index, reply in enumerate(replies):
+            result, delivered = await self._send_retrying(address, reply)
+            if result.status == SendStatus.SENT:
+                continue
+            if result.status == SendStatus.RETRY:
+                await self._hand_over(
+                    address,
+                    replies[index:],
+                    key=key,
+                    first=index,
+                    skip_parts=delivered,
+                    delay=result.retry_after,
+                )
+            return
+
+    async def _send_retrying(self, address: str, reply: Reply) -> tuple[SendResult, int]:
+        """One reply, retried while the result is RETRY: the last result and the number of its
+        messages delivered (a multi-part reply resumes after them, nothing is sent twice)."""
+        delivered = 0
+        for attempt in range(self.reply_attempts):
+            result = await self.send(address, reply, attempt=attempt, skip_parts=delivered)
+            delivered += result.parts_sent
+            if result.status != SendStatus.RETRY:
+                return result, delivered
+            delay = result.retry_after if result.retry_after is not None else 0.0
+            last = attempt == self.reply_attempts - 1
+            if last or delay > self.max_reply_wait or self._stopping.is_set():
+                return result, delivered
+            log.info("whatsapp reply: %s, retry %d in %.1fs", result.error_code, attempt + 1, delay)
+            with contextlib.suppress(TimeoutError):  # stopping: hand over instead of waiting
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                return result, delivered
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _queued_addresses(self) -> set[str]:
+        """The people with direct replies waiting in the outbox (read once from the database,
+        then kept up to date by this process)."""
+        if self._queued is None:
+            async with self._queued_lock:
+                if self._queued is None:
+                    async with self.db.session() as session:
+                        rows = await session.execute(
+                            select(OutboxMessage.address)
+                            .where(
+                                OutboxMessage.status.in_(outbox.UNSENT),
+                                OutboxMessage.purpose == REPLY_PURPOSE,
+                                OutboxMessage.channel == CHANNEL,
+                            )
+                            .distinct()
+                        )
+                        self._queued = set(rows.scalars().all())
+        return self._queued
+
+    async def _waiting_in_outbox(self, address: str) -> bool:
+        queued = await self._queued_addresses()
+        if address not in queued:
+            return False
+        async with self.db.session() as session:
+            waiting = await outbox.replies_waiting(session, CHANNEL, address)
+        if not waiting:
+            queued.discard(address)
+        return waiting
+
+    async def _hand_over(
+        self,
+        address: str,
+        replies: Sequence[Reply],
+        *,
+        key: str | None,
+        first: int,
+        skip_parts: int = 0,
+        delay: float | None = None,
+    ) -> None:
+        """Queue `replies` (the `first`-th onwards of one inbound message's) in the outbox,
+        due after `delay`; the first one's `skip_parts` messages were delivered already. A
+        file (an export, a chart) cannot be queued: it is left out, logged (staff ask again)."""
+        queued = await self._queued_addresses()
+        key = key or f"nokey-{secrets.token_hex(8)}"
+        now = utcnow()
+        rows = []
+        for offset, reply in enumerate(replies):
+            if reply.attachment is not None:
+                log.warning(
+                    "whatsapp reply: the file %s could not be sent and is not queued",
+                    reply.attachment.filename,
+                )
+                continue
+            payload = reply_to_payload(reply)
+            if offset == 0 and skip_parts:
+                payload["skip_parts"] = skip_parts
+            rows.append(
+                {
+                    "purpose": REPLY_PURPOSE,
+                    "idempotency_key": f"{REPLY_PURPOSE}:{key}:{first + offset}"[:200],
+                    "channel": CHANNEL,
+                    "address": address,
+                    "payload": payload,
+                    "not_before": now + timedelta(seconds=max(delay or 0.0, 0.0)),
+                    "created_at": now,
+                }
+            )
+        if not rows:
+            return
+        async with self.db.writer(), self.db.session() as session:
+            found = (
+                await session.execute(
+                    select(Contact.id, Alumnus.school_id)
+                    .outerjoin(Alumnus, Alumnus.id == Contact.alumnus_id)
+                    .where(Contact.channel == CHANNEL, Contact.address == address)
+                )
+            ).first()
+            contact_id, school_id = found if found is not None else (None, None)
+            for row in rows:
+                row["contact_id"] = contact_id
+                row["school_id"] = school_id or self.service.school_id
+            added = await outbox.enqueue(session, rows)
+            await session.commit()
+        queued.add(address)
+        log.warning(
+            "whatsapp reply: %d message(s) handed to the outbox (%d queued)", len(rows), added
+        )
 
     # -- delivery statuses --
     async def _on_status(self, status: StatusUpdate) -> None:
@@ -161,10 +331,14 @@ class WhatsAppChannel:
         *,
         template: Template | None = None,
         callback_data: str | None = None,
+        attempt: int = 0,
+        skip_parts: int = 0,
     ) -> SendResult:
         """Sender protocol: one attempt, classified; records the wamid for status tracking.
         `callback_data` (the outbox: "outbox:<id>") travels as biz_opaque_callback_data and
-        comes back in the message's status webhooks."""
+        comes back in the message's status webhooks. `attempt` (earlier tries of the same
+        message) lengthens the suggested retry delay; `skip_parts`: the messages of a
+        multi-part reply delivered before (see `WhatsAppClient.send`)."""
         if template is None and reply.attachment is not None:
             result = await self._send_attachment(address, reply)
         else:
@@ -175,8 +349,10 @@ class WhatsAppChannel:
                 address,
                 reply,
                 template=template,
+                attempt=attempt,
                 list_button=list_button,
                 callback_data=callback_data,
+                skip_parts=skip_parts,
             )
         if result.status == SendStatus.SENT and result.external_id:
             await self._record(address, result.external_id, "template" if template else "reply")

@@ -252,6 +252,7 @@ class WhatsAppClient:
         attempt: int = 0,
         list_button: str | None = None,
         callback_data: str | None = None,
+        skip_parts: int = 0,
     ) -> SendResult:
         """Show `reply` to `address`, or send `template` instead when given (outside the
         24-hour window the caller passes the template; `reply` is then not sent).
@@ -260,8 +261,11 @@ class WhatsAppClient:
         `biz_opaque_callback_data`, which Meta echoes in its status webhooks.
 
         A reply may need several messages (long text, text before buttons): they are sent in
-        order and the first failure is returned (the parts before it were delivered); on
-        success the result carries the id of the last message."""
+        order and the first failure is returned, with `parts_sent` the number delivered before
+        it; a retry passes that (summed over the attempts) as `skip_parts`, so the parts
+        already delivered are not sent twice. On success the result carries the id of the
+        last message."""
+        skip = 0
         if template is not None:
             payloads = [render_template(address, template, callback_data=callback_data)]
         else:
@@ -271,15 +275,22 @@ class WhatsAppClient:
                 list_button=list_button or self.list_button,
                 callback_data=callback_data,
             )
+            skip = min(max(skip_parts, 0), len(payloads))
+            if skip and skip == len(payloads):  # every part was delivered before
+                return SendResult(SendStatus.SENT)
+            payloads = payloads[skip:]
         if not payloads:
             return SendResult(SendStatus.FAILED, error_code="empty", error="nothing to send")
         result = SendResult(SendStatus.FAILED, error_code="empty", error="nothing to send")
         for index, payload in enumerate(payloads):
             result = await self.send_payload(payload, attempt=attempt)
             if result.status is not SendStatus.SENT:
-                if index:
-                    result.error = f"part {index + 1}/{len(payloads)}: {result.error}"
+                if index or skip:
+                    part, parts = skip + index + 1, skip + len(payloads)
+                    result.error = f"part {part}/{parts}: {result.error}"
+                result.parts_sent = index
                 return result
+        result.parts_sent = len(payloads)
         return result
 
     async def send_text(self, to: str, text: str) -> SendResult:

@@ -16,7 +16,6 @@ writes new codes for those graduates.
 from __future__ import annotations
 
 import csv
-import re
 from pathlib import Path
 
 import typer
@@ -78,11 +77,6 @@ async def check_class(db: Database, school_id: int, kelas: str | None) -> None:
             raise InviteError(f"Unknown class {kelas!r}. Known classes: {known}.")
 
 
-def _wa_digits(number: str | None) -> str | None:
-    digits = re.sub(r"\D", "", number or "")
-    return digits or None
-
-
 @invite_app.command("links")
 def links_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="CSV file to write."),
@@ -103,7 +97,7 @@ def links_cmd(
             pairs = await ensure_invitations(db, school_row.id, kelas)
         finally:
             await db.dispose()
-        wa = _wa_digits(settings.whatsapp_display_number)
+        wa = settings.whatsapp_display_number  # international digits (bot/settings.py)
         header = ["nisn", "nama", "kelas", "code", "telegram_link"]
         if wa:
             header.append("whatsapp_link")

@@ -19,7 +19,8 @@ One pass (`dispatch_due`) repeats until nothing is due:
               a 429 also pauses the channel's schedule and the chat for retry_after
      UNREACHABLE -> the row `unreachable`, the contact marked unreachable, its other pending
               rows cancelled
-     NEEDS_TEMPLATE -> the same row is sent once more, as the purpose's WhatsApp template
+     NEEDS_TEMPLATE -> the same row is sent once more, as the purpose's WhatsApp template (a
+              `reply` row, a direct reply queued by the WhatsApp channel: cancelled)
      FAILED -> failed.
 A row is `sending` only while its one HTTP request is about to leave or in flight. If the
 process dies then, the row stays `sending`; after `sending_lease` any dispatcher marks it
@@ -42,7 +43,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.channels.base import Sender, SendResult, SendStatus
-from bot.outreach.messages import Composer, Prepared, window_template
+from bot.outreach.messages import WINDOW_CLOSED, Composer, Prepared, window_template
 from bot.outreach.planner import in_quiet_hours, next_allowed
 from bot.outreach.ratelimit import ChatPacer, LocalRateLimiter, Slot, WindowGate, make_limiter
 from storage import outbox
@@ -51,7 +52,8 @@ from storage.models import Contact, utcnow
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-QUIET_EXEMPT = ("notice",)  # staff notices may go out in quiet hours
+# staff notices, and direct replies the person is waiting for, may go out in quiet hours
+QUIET_EXEMPT = ("notice", outbox.REPLY)
 
 
 @dataclass(slots=True)
@@ -291,9 +293,11 @@ class Dispatcher:
                 )
                 if facts is None:
                     return None
-                prepared = self.composer.check(row, facts)
+                prepared = self.composer.check(row, facts, now=self.clock())
                 if prepared.reply is None:
                     await outbox.record_final(conn, row.id, "cancelled", error=prepared.reason)
+                    if row.purpose == outbox.REPLY:
+                        await outbox.forget_payload(conn, row.id)
             return prepared
         lock = (
             self.person_lock(row.channel, row.address)
@@ -340,9 +344,17 @@ class Dispatcher:
         )
         # WhatsApp: the row's id rides along as biz_opaque_callback_data; a status webhook
         # then confirms a row whose outcome we did not record (docs/outreach.md, crash rule)
-        extra = {"callback_data": outbox.callback_data(row.id)} if row.channel == "whatsapp" else {}
+        extra: dict[str, Any] = {}
+        if row.channel == "whatsapp":
+            extra["callback_data"] = outbox.callback_data(row.id)
+            if row.payload.get("skip_parts"):  # a reply partly delivered before it was queued
+                extra["skip_parts"] = int(row.payload["skip_parts"])
         result = await self._request(sender, row, prepared.reply, template, extra)
-        if result.status == SendStatus.NEEDS_TEMPLATE and template is None:
+        if (
+            result.status == SendStatus.NEEDS_TEMPLATE
+            and template is None
+            and row.purpose != outbox.REPLY  # a reply is never sent as a template
+        ):
             template = window_template(
                 self.settings, row.channel, row.purpose, row.payload, None, now, force=True
             )
@@ -386,6 +398,8 @@ class Dispatcher:
         if result.status == SendStatus.SENT:
             async with self._writing(), self._conns.get() as conn:
                 await outbox.finish_sent(conn, row.id, row.contact_id, now, result.external_id)
+                if row.purpose == outbox.REPLY:
+                    await outbox.forget_payload(conn, row.id)
             stats.sent += 1
             return
         async with self._writing(), self.db.session() as s:
@@ -425,11 +439,18 @@ class Dispatcher:
                         s, row.contact_id, "contact unreachable"
                     )
                 stats.unreachable += 1
+            elif result.status == SendStatus.NEEDS_TEMPLATE and row.purpose == outbox.REPLY:
+                await outbox.record_final(
+                    s, row.id, "cancelled", error_code=result.error_code, error=WINDOW_CLOSED
+                )
+                stats.cancelled += 1
             else:  # FAILED, or NEEDS_TEMPLATE after the template failed too
                 await outbox.record_final(
                     s, row.id, "failed", error_code=result.error_code, error=result.error
                 )
                 stats.failed += 1
+            if row.purpose == outbox.REPLY:
+                await outbox.forget_payload(s, row.id)
             await s.commit()
 
 

@@ -26,6 +26,7 @@ WHATSAPP_WINDOW = timedelta(hours=24)
 # a message is free text only if the window stays open a little longer than the send takes
 WINDOW_MARGIN = timedelta(minutes=5)
 INTEREST_ACTION = "interest:{id}"
+WINDOW_CLOSED = "24-hour window closed"  # why a queued direct reply was not sent
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -169,22 +170,32 @@ class Composer:
       progress; otherwise it re-opens the status question (a new Response, the contact's
       state moves to the status question) through the conversation shell, in the caller's
       transaction, and returns that prompt;
-    - vacancy: cancelled when the vacancy was closed.
+    - vacancy: cancelled when the vacancy was closed;
+    - reply (a WhatsApp direct reply queued when it could not be sent at once): cancelled when
+      the person's 24-hour window has closed (it is never sent as a template; see
+      docs/outreach.md) or the contact is unreachable; STOP does not cancel it (the answer to
+      STOP itself may be one).
     """
 
     # purposes whose check needs only the facts `storage.outbox.begin_send` returns (the
     # dispatcher's one-statement path); reminders and follow-ups read more (prepare)
-    QUICK = frozenset({"vacancy", "notice", "digest"})
+    QUICK = frozenset({"vacancy", "notice", "digest", "reply"})
 
     def __init__(self, service: Any | None, cat: Catalogue) -> None:
         self.service = service  # bot.conversation.ConversationService (for follow-ups)
         self.cat = cat
 
-    def check(self, row: Any, facts: Any) -> Prepared:
+    def check(self, row: Any, facts: Any, *, now: datetime | None = None) -> Prepared:
         """The send-time check of a QUICK row from `storage.outbox.RowFacts` (the same rules as
-        `prepare`: unreachable, STOP, vacancy no longer published)."""
+        `prepare`: unreachable, STOP, vacancy no longer published; a reply: the window)."""
         if facts.unreachable_at is not None:
             return Prepared(None, "contact unreachable")
+        if row.purpose == "reply":
+            last = aware(facts.last_inbound_at)
+            now = now or datetime.now(UTC)
+            if last is None or now - last >= WHATSAPP_WINDOW - WINDOW_MARGIN:
+                return Prepared(None, WINDOW_CLOSED)
+            return Prepared(payload_to_reply(row.payload), last_inbound_at=last)
         if facts.stopped_at is not None:
             return Prepared(None, "STOP")
         status = facts.vacancy_status

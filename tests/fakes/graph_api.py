@@ -34,9 +34,11 @@ Public API
     epoch seconds; default clock()); any non-template message to a wa_id without an inbound in
     the last 24 h fails with 131047 "Re-engagement message".
   faults and limits:
-    fail_next(n=1, code=None, *, status=None, to=None, details=None)  # next n sends (to `to`
-        if given) fail with `code` (130429 -> HTTP 429, 131056, 131047, 131026, 131049,
-        131048, 131000, 1 -> 500, 2 -> 503, 190 -> 401, 100 -> 400) or with `status` alone
+    fail_next(n=1, code=None, *, status=None, to=None, details=None, retry_after=None,
+              after=0)  # next n sends (to `to` if given) fail with `code` (130429 -> HTTP
+        429, 131056, 131047, 131026, 131049, 131048, 131000, 1 -> 500, 2 -> 503, 190 -> 401,
+        100 -> 400) or with `status` alone; `retry_after` (seconds) adds a Retry-After
+        header; `after` lets that many matching sends through first (fail a later part)
     fail_recipient(wa_id, code=131026)   # every send to wa_id fails until clear_faults()
     clear_faults()
     set_limits(messages_per_second=None, pair_messages=None, pair_window=6.0)
@@ -247,13 +249,20 @@ class _Fault:
     status: int
     to: str | None
     details: str | None
+    retry_after: float | None = None
+    after: int = 0  # matching sends let through before the fault applies
 
 
 def wa_digits(value: Any) -> str:
     return re.sub(r"\D", "", str(value))
 
 
-def _error_body(code: int, status: int | None = None, details: str | None = None) -> Response:
+def _error_body(
+    code: int,
+    status: int | None = None,
+    details: str | None = None,
+    retry_after: float | None = None,
+) -> Response:
     http, title, default_details = ERRORS.get(code, (status or 400, "Error", "Error"))
     body: dict[str, Any] = {
         "message": f"(#{code}) {title}",
@@ -264,7 +273,8 @@ def _error_body(code: int, status: int | None = None, details: str | None = None
     }
     if (status or http) >= 500:
         body["is_transient"] = True
-    return Response.json({"error": body}, status or http)
+    headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
+    return Response.json({"error": body}, status or http, headers)
 
 
 def _need_str(value: Any, where: str, lo: int, hi: int) -> str:
@@ -509,10 +519,13 @@ class FakeGraphApi(Recorder):
         status: int | None = None,
         to: str | None = None,
         details: str | None = None,
+        retry_after: float | None = None,
+        after: int = 0,
     ) -> None:
         code, status = self._code_status(code, status)
+        to = wa_digits(to) if to else None
         with self._lock:
-            self._faults.append(_Fault(n, code, status, wa_digits(to) if to else None, details))
+            self._faults.append(_Fault(n, code, status, to, details, retry_after, after))
 
     def fail_recipient(self, wa_id: str, code: int = 131026, *, status: int | None = None) -> None:
         code, status = self._code_status(code, status)
@@ -746,7 +759,7 @@ class FakeGraphApi(Recorder):
         call.to = wa_id
         fault = self._take_fault(wa_id)
         if fault is not None:
-            return _error_body(fault.code, fault.status, fault.details)
+            return _error_body(fault.code, fault.status, fault.details, fault.retry_after)
         now = time.monotonic()
         if self.messages_per_second:
             while self._window and self._window[0] <= now - 1.0:
@@ -784,6 +797,9 @@ class FakeGraphApi(Recorder):
         for fault in self._faults:
             if fault.to is not None and fault.to != wa_id:
                 continue
+            if fault.after > 0:
+                fault.after -= 1
+                return None
             if fault.remaining is not None:
                 fault.remaining -= 1
                 if fault.remaining <= 0:
