@@ -60,6 +60,24 @@ class ChatTaken(StaffError):
         )
 
 
+TELEGRAM_USER_ID_RULE = (
+    "must be a person's numeric Telegram user id (a positive number such as 123456789). "
+    "A group or channel id (negative) is refused: staff commands and the weekly digest show "
+    "graduates' names and phone numbers, so they go to one person's private chat only"
+)
+
+
+def is_person_address(channel: str, address: str | None) -> bool:
+    """True for a chat that is one person's: a positive Telegram user id (groups and channels
+    have negative ids), or a WhatsApp number (digits)."""
+    address = (address or "").strip()
+    if not address.isascii() or not address.isdigit():
+        return False
+    if channel == "telegram":
+        return int(address) > 0
+    return channel == "whatsapp"
+
+
 def _norm_name(name: str) -> str:
     return " ".join(name.split()).casefold()
 
@@ -155,6 +173,8 @@ async def add_staff(
     name = " ".join(name.split())
     if not name:
         raise StaffError("A name is required")
+    if telegram_id is not None and not is_person_address("telegram", telegram_id):
+        raise StaffError(f"The Telegram id {TELEGRAM_USER_ID_RULE}")
     classes = await _check_classes(session, school_id, kelas)
     for channel, address in (("telegram", telegram_id), ("whatsapp", whatsapp)):
         holder = await find_staff(session, channel, address) if address else None
@@ -297,8 +317,8 @@ async def redeem_invitation(
     someone, the same name (see `Redemption`). Unknown, used and expired codes are all
     "invalid" (the caller says the same thing in every case).
     """
-    if channel not in ("telegram", "whatsapp"):
-        return Redemption("invalid")
+    if not is_person_address(channel, address):
+        return Redemption("invalid")  # a group chat, a console session: never staff
     now = now or utcnow()
     canonical = normalise_staff_code(code)
     if canonical is None:
@@ -426,6 +446,7 @@ def is_school_wide(staff: Staff | None) -> bool:
 __all__ = [
     "INVITATION_PREFIX",
     "ROLES",
+    "TELEGRAM_USER_ID_RULE",
     "ChatTaken",
     "Redemption",
     "StaffError",
@@ -436,6 +457,7 @@ __all__ = [
     "create_invitation",
     "find_staff",
     "is_school_wide",
+    "is_person_address",
     "is_staff_invitation_code",
     "normalise_staff_code",
     "known_classes",

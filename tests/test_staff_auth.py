@@ -234,3 +234,25 @@ async def test_staff_of_another_school_see_only_their_school(bot, fake_api, buil
     everything = "\n".join(texts(fake_api.messages(9030)))
     assert not [n for n in FIRST_NAMES if n != "Zaki" and re.search(rf"\b{n}\b", everything)]
     assert "RPL" not in everything and "lulusan 2025" not in everything
+
+
+async def test_a_staff_code_sent_in_a_group_chat_links_nothing(bot, fake_api, built):
+    """Staff commands and digests show names and phone numbers: a group chat never becomes
+    staff. A code sent in a group (typed, or as /start) gets the one "message me privately"
+    line, links nothing and stays valid for the private chat."""
+    async with bot.core.db.session() as s:
+        code = (await staff_store.create_invitation(s, built.school_id, role="bkk")).code
+    fake_api.push_group_message(-100777, code, user_id=9401)
+    fake_api.push_group_message(-100777, f"/start {code}", user_id=9401)
+    fake_api.push_group_message(-100777, f"/start@jejak_test_bot {code}", user_id=9401)
+    await fake_api.await_new_messages(-100777, 1, timeout=10)
+    await asyncio.sleep(0.5)
+    group_texts = fake_api.texts(-100777)
+    assert group_texts and all(t.startswith("Halo! Untuk menjawab") for t in group_texts)
+    async with bot.core.db.session() as s:
+        assert await staff_store.find_staff(s, "telegram", "-100777") is None
+        assert await staff_store.find_staff(s, "telegram", "9401") is None
+    # the code still links the person's own private chat
+    fake_api.push_text(9401, code)
+    linked, _help = await fake_api.await_new_messages(9401, 2, timeout=10)
+    assert linked.text.startswith("✅ Chat ini sekarang terhubung sebagai staf BKK")

@@ -399,3 +399,40 @@ def test_cli_staff_invite(cli_env):
     assert r.exit_code == 2 and "Known classes: XII RPL 1, XII TKJ 1" in _flat(r.stderr)
     r = _invoke(cli_env, "staff", "invite", "--role", "boss")
     assert r.exit_code == 2
+
+
+def test_cli_staff_add_refuses_a_group_chat_id(cli_env):
+    """A Telegram group (negative id) or a zero id is not a person: the weekly digest, with
+    names and phone numbers, must never go to a group. Refused with a clear message; nothing
+    is added."""
+    for bad in ("-12345", "-1001234567890", "0", " -7 ", "+42"):
+        r = _invoke(
+            cli_env, "staff", "add", "--role", "teacher", "--name", "Bu Sri Wahyuni",
+            "--telegram-id", bad,
+        )  # fmt: skip
+        assert r.exit_code == 2, (bad, r.output)
+        assert "--telegram-id must be a person's numeric Telegram user id" in _flat(r.stderr)
+        assert "group" in _flat(r.stderr)
+    assert _staff_rows(cli_env["DATABASE_URL"]) == []
+    r = _invoke(
+        cli_env, "staff", "add", "--role", "bkk", "--name", "Pak BKK", "--telegram-id", " 42 "
+    )
+    assert r.exit_code == 0, r.output
+    assert [m.telegram_id for m in _staff_rows(cli_env["DATABASE_URL"])] == ["42"]
+
+
+async def test_storage_refuses_a_group_chat_as_staff(db):
+    """The same rule below the CLI: add_staff refuses it, and a code redeemed from a group
+    chat's address (whatever the channel hands over) links nothing and stays unused."""
+    f = await build(db)
+    async with db.session() as s:
+        with pytest.raises(st.StaffError, match="user id"):
+            await st.add_staff(s, f.school_id, role="bkk", name="Grup", telegram_id="-12345")
+        code = (await st.create_invitation(s, f.school_id, role="bkk", name="Rina")).code
+        for address in ("-12345", "-1001234567890", "0", "abc"):
+            result = await st.redeem_invitation(s, code, "telegram", address)
+            assert result == st.Redemption("invalid"), address
+        assert (await s.get(StaffInvitation, code)).used_at is None
+        assert (await s.execute(select(Staff))).scalars().all() == []
+        linked = await st.redeem_invitation(s, code, "telegram", "4242")
+        assert linked.outcome == "linked"

@@ -35,7 +35,9 @@ def add_cmd(
     name: str = typer.Option(
         ..., "--name", help="Full name (teachers: as in the wali_kelas column)."
     ),
-    telegram_id: str | None = typer.Option(None, "--telegram-id", help="Numeric Telegram user id."),
+    telegram_id: str | None = typer.Option(
+        None, "--telegram-id", help="Their numeric Telegram user id (a person, not a group)."
+    ),
     whatsapp: str | None = typer.Option(None, "--whatsapp", help="WhatsApp number, e.g. 0812..."),
     kelas: list[str] = typer.Option([], "--kelas", "-k", help="A class they see (repeatable)."),
     covers: str | None = typer.Option(
@@ -56,8 +58,8 @@ def add_cmd(
         wa = normalise_phone(whatsapp)
         if wa is None:
             raise fail(f"{whatsapp!r} is not a valid phone number.", 2)
-    if telegram_id is not None and not telegram_id.strip().lstrip("-").isdigit():
-        raise fail("--telegram-id must be the numeric Telegram user id.", 2)
+    if telegram_id is not None and not staff_store.is_person_address("telegram", telegram_id):
+        raise fail(f"--telegram-id {staff_store.TELEGRAM_USER_ID_RULE}.", 2)
 
     async def go():
         db, school_row = await open_with_school(settings, school)
