@@ -61,7 +61,6 @@ COMMANDS: dict[str, frozenset[str]] = {
     "help": frozenset({"bantuan_staf", "bantuanstaf", "staf", "staff", "staff_help"}),
 }
 _YEAR = re.compile(r"^(19|20)\d\d$")
-_STAFF_CODE_HINT = re.compile(r"(?:^|[\s=/])S-", re.IGNORECASE)
 
 
 # ---- parsing (pure) -------------------------------------------------------------------------
@@ -92,17 +91,13 @@ def split_class_year(arg: str) -> tuple[str | None, int | None]:
 
 
 def staff_code_in(inbound: Inbound) -> str | None:
-    """The staff invitation code an inbound carries, or None. It must be written with its
-    "S-" prefix (a company name such as "Supermarket" is an answer, not a code)."""
+    """The staff invitation code an inbound carries, or None: only text in the exact shape of
+    a code (storage.staff.normalise_staff_code), so "S-Tech Makmur" is an answer."""
     if inbound.kind == InputKind.START:
-        candidate = (inbound.value or "").strip()
-    elif inbound.kind == InputKind.TEXT:
-        candidate = inbound.text.strip()
-    else:
-        return None
-    if not candidate or not _STAFF_CODE_HINT.search(candidate):
-        return None
-    return staff_store.normalise_staff_code(candidate)
+        return staff_store.normalise_staff_code(inbound.value)
+    if inbound.kind == InputKind.TEXT:
+        return staff_store.normalise_staff_code(inbound.text)
+    return None
 
 
 def _fold(name: str) -> str:
@@ -249,10 +244,13 @@ class StaffRouter:
     ) -> list[Reply] | None:
         if inbound.kind not in (InputKind.TEXT, InputKind.START):
             return None
+        state = contact.state or {}
         code = staff_code_in(inbound)
         if code is not None:
-            return await self.link(session, contact, inbound, code)
-        state = contact.state or {}
+            # mid-questionnaire (or mid-/lowongan), a code-shaped text that is no valid code
+            # is the answer: nothing typed is lost, and a graduate never hears of staff codes
+            answering = state.get("stage") == "q" or bool(state.get(DRAFT_KEY))
+            return await self.link(session, contact, inbound, code, answering=answering)
         command: str | None = None
         arg = ""
         if inbound.kind == InputKind.TEXT:
@@ -292,11 +290,19 @@ class StaffRouter:
 
     # -- linking --
     async def link(
-        self, session: AsyncSession, contact: Contact, inbound: Inbound, code: str
-    ) -> list[Reply]:
+        self,
+        session: AsyncSession,
+        contact: Contact,
+        inbound: Inbound,
+        code: str,
+        *,
+        answering: bool = False,
+    ) -> list[Reply] | None:
         """Redeem a staff code. One chat, one staff identity: a chat that already belongs to a
         staff member is told so, and a code for another school, role or person is refused
-        with the current link named and how to change it (the code stays unused)."""
+        with the current link named and how to change it (the code stays unused).
+        `answering`: the chat is in the middle of a question; a code that is not valid is then
+        left to the questionnaire (None) as the answer it is."""
         lang = self.lang(contact)
         result = await staff_store.redeem_invitation(
             session,
@@ -308,6 +314,8 @@ class StaffRouter:
         )
         member = result.staff
         if member is None:
+            if answering:
+                return None
             # unknown, used and expired codes all get this one answer
             return [Reply(self.t(lang, "staff.code_invalid"))]
         role = self.t(lang, f"staff.role.{member.role}")

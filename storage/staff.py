@@ -23,6 +23,7 @@ themselves except where noted (`add_staff`, `remove_staff`, `create_invitation` 
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -31,7 +32,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from storage.invitations import ALPHABET, CODE_LENGTH, code_candidate
+from storage.invitations import ALPHABET, CODE_LENGTH
 from storage.models import Alumnus, School, Staff, StaffClass, StaffInvitation, utcnow
 
 CHANNEL_LABELS = {"telegram": "Telegram chat", "whatsapp": "WhatsApp number"}
@@ -82,20 +83,29 @@ def _norm_name(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
-def normalise_staff_code(text: str | None) -> str | None:
-    """The canonical staff code ("S-" + 10 characters) in `text`, or None.
+_STAFF_CODE = re.compile(rf"S-([{ALPHABET}]{{{CODE_LENGTH}}})", re.IGNORECASE)
+_DEEP_LINK = re.compile(r"(?:https?://)?(?:t|telegram)\.me/\w+/?\?start=(\S+)", re.IGNORECASE)
+_START = re.compile(r"/start(?:@\w+)?\s+(\S+)", re.IGNORECASE)
 
-    Accepts any case, spaces/dashes/dots/underscores in between, a leading "/start" and a pasted
-    deep link (`?start=S-...`). Alumni codes have no prefix and are 10 characters, so the two
-    never collide.
+
+def normalise_staff_code(text: str | None) -> str | None:
+    """The canonical staff code in `text` ("S-" + 10 characters, upper case), or None.
+
+    Only the exact shape `_new_code` makes counts: "S-" and ten characters of the code
+    alphabet, in any case, alone (surrounding spaces aside), after "/start", or as a pasted
+    deep link (`t.me/<bot>?start=S-...`). Nothing else: "S-Tech Makmur" or "S-Mart Cabang" is
+    an answer (an employer), not a code. Alumni codes have no prefix, so the two never collide.
     """
-    candidate = code_candidate(text)
-    if not candidate:
+    if not text:
         return None
-    body = candidate[1:]
-    if candidate.startswith("S") and len(body) == CODE_LENGTH and all(c in ALPHABET for c in body):
-        return INVITATION_PREFIX + body
-    return None
+    text = text.strip()
+    for wrapper in (_DEEP_LINK, _START):
+        match = wrapper.fullmatch(text)
+        if match:
+            text = match.group(1)
+            break
+    match = _STAFF_CODE.fullmatch(text)
+    return INVITATION_PREFIX + match.group(1).upper() if match else None
 
 
 def is_staff_invitation_code(text: str | None) -> bool:

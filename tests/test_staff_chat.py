@@ -382,9 +382,9 @@ async def test_staff_code_links_a_teacher_on_both_channels(bot, fake_api, graph,
     (refused,) = await fake_api.await_new_messages(new_chat + 1, 1, timeout=10)
     assert refused.text.startswith("Kode staf ini tidak berlaku")
 
-    # WhatsApp: the code typed (any case, spaces) links the number
+    # WhatsApp: the code typed (any case) links the number
     chat = WhatsAppChat(bot, graph, "6281999000077", name="Joko")
-    text = await chat.send(f"{wa_code[:6].lower()} {wa_code[6:].lower()}")
+    text = await chat.send(f" {wa_code.lower()} ")
     assert text.startswith("✅ Chat ini sekarang terhubung sebagai staf BKK: Pak Joko.")
     assert "/rekap" in chat.batch[-1].text
     assert (await chat.send("/ringkasan 2024")).startswith("📋 Ringkasan per kelas, lulusan 2024")

@@ -83,7 +83,9 @@ async def test_roles_and_classes(db):
     [
         ("S-{c}", True),
         ("s-{l}", True),
-        (" s {c} ", True),
+        (" s-{c} ", True),
+        ("s {c}", False),  # as printed, "S-" and all: nothing else is a code
+        ("S-{c4} {c6}", False),
         ("/start S-{c}", True),
         ("https://t.me/jejak_bot?start=S-{c}", True),
         ("{c}", False),  # an alumni-style code
@@ -94,7 +96,7 @@ async def test_roles_and_classes(db):
 )
 def test_normalise_staff_code(typed, ok):
     code = "7KQ2M9XRTA"
-    text = typed.format(c=code, l=code.lower(), c0=code[:-1] + "0")
+    text = typed.format(c=code, l=code.lower(), c0=code[:-1] + "0", c4=code[:4], c6=code[4:])
     assert st.normalise_staff_code(text) == (f"S-{code}" if ok else None)
     assert st.is_staff_invitation_code(text) is ok
 
