@@ -10,7 +10,7 @@ when it comes back that day, never days later). The idempotency key is
 job in `jejak run`, `jejak outreach tick`, several processes) each person gets one digest a week.
 
 What:
-- a teacher: per cohort of theirs (bot.staff.teacher_cohorts), who answered since last week
+- a teacher: per cohort of theirs (storage.staff.cohorts_for), who answered since last week
   (storage.reports.answered_since: new answers and updates) and the class summary;
 - BKK and admin: one line per class of the newest cohort, with the answers new this week.
 On WhatsApp outside the 24-hour window the dispatcher sends the digest template instead
@@ -39,7 +39,6 @@ from bot.staff import (
     class_overview,
     cohort_years,
     overview_messages,
-    teacher_cohorts,
     with_question_fields,
 )
 from conversations.messages import Catalogue
@@ -126,8 +125,7 @@ async def compose(
             )
         )
     else:
-        classes = await staff_store.classes_for(session, member)
-        cohorts = await teacher_cohorts(session, member, classes)
+        cohorts = await staff_store.cohorts_for(session, member)
         if not cohorts:
             return None
         for kelas, year in cohorts:

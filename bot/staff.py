@@ -4,8 +4,10 @@
   `/start S-...`) links the chat to a staff role (storage.staff.redeem_invitation). One chat,
   one staff identity: a chat already linked is told so, or, for a code of another school,
   role or person, told its current link and how to have it removed; the code stays unused.
-- `/ringkasan [KELAS] [TAHUN]`: a teacher sees their own classes (storage.staff.classes_for);
-  BKK and admin see an overview of every class of a cohort, or any one class in detail.
+- `/ringkasan [KELAS] [TAHUN]`: a teacher sees their own cohorts only, a cohort being a class
+  and its graduation year (storage.staff.cohorts_for: "XII TKJ 1" recurs every year with
+  another wali kelas); BKK and admin see an overview of every class of a cohort, or any one
+  class in detail.
 - `/rekap [TAHUN]` (BKK, admin): the recap text per graduation year and major, then the chart
   as a photo. `/ekspor [TAHUN]` (BKK, admin): the XLSX export as a document. The photo and the
   file are made when the channel sends them, after the inbound transaction was committed
@@ -61,7 +63,6 @@ COMMANDS: dict[str, frozenset[str]] = {
     "help": frozenset({"bantuan_staf", "bantuanstaf", "staf", "staff", "staff_help"}),
 }
 _YEAR = re.compile(r"^(19|20)\d\d$")
-_STAFF_CODE_HINT = re.compile(r"(?:^|[\s=/])S-", re.IGNORECASE)
 
 
 # ---- parsing (pure) -------------------------------------------------------------------------
@@ -92,17 +93,13 @@ def split_class_year(arg: str) -> tuple[str | None, int | None]:
 
 
 def staff_code_in(inbound: Inbound) -> str | None:
-    """The staff invitation code an inbound carries, or None. It must be written with its
-    "S-" prefix (a company name such as "Supermarket" is an answer, not a code)."""
+    """The staff invitation code an inbound carries, or None: only text in the exact shape of
+    a code (storage.staff.normalise_staff_code), so "S-Tech Makmur" is an answer."""
     if inbound.kind == InputKind.START:
-        candidate = (inbound.value or "").strip()
-    elif inbound.kind == InputKind.TEXT:
-        candidate = inbound.text.strip()
-    else:
-        return None
-    if not candidate or not _STAFF_CODE_HINT.search(candidate):
-        return None
-    return staff_store.normalise_staff_code(candidate)
+        return staff_store.normalise_staff_code(inbound.value)
+    if inbound.kind == InputKind.TEXT:
+        return staff_store.normalise_staff_code(inbound.text)
+    return None
 
 
 def _fold(name: str) -> str:
@@ -114,6 +111,11 @@ def match_class(wanted: str, classes: list[str]) -> str | None:
     folded = _fold(wanted)
     hits = [k for k in classes if _fold(k) == folded]
     return hits[0] if len(hits) == 1 else None
+
+
+def cohort_labels(cat: Any, cohorts: list[tuple[str, int]], lang: str) -> str:
+    """ "XII TKJ 1 (lulus 2025), XII RPL 1 (lulus 2024)": a teacher's cohorts, for them."""
+    return ", ".join(cat.t("staff.cohort", lang, kelas=k, year=y) for k, y in cohorts)
 
 
 def _pct(part: int, whole: int) -> str:
@@ -178,34 +180,6 @@ async def class_overview(
     return [ClassCount(k, int(g), int(a), int(n or 0)) for k, g, a, n in rows]
 
 
-async def teacher_cohorts(
-    session: AsyncSession, member: Staff, classes: list[str]
-) -> list[tuple[str, int]]:
-    """The (class, graduation year) pairs a teacher's /ringkasan shows by default: the cohorts
-    the roster names them wali kelas of, and for a class given to them explicitly without such
-    a match, its newest cohort. Newest first."""
-    if not classes:
-        return []
-    rows = (
-        await session.execute(
-            select(Alumnus.kelas, Alumnus.graduation_year, Alumnus.homeroom_teacher)
-            .where(Alumnus.school_id == member.school_id, Alumnus.kelas.in_(classes))
-            .distinct()
-        )
-    ).all()
-    name = _fold(member.name)
-    pairs: set[tuple[str, int]] = set()
-    newest: dict[str, int] = {}
-    for kelas, year, wali in rows:
-        newest[kelas] = max(year, newest.get(kelas, year))
-        if wali and _fold(wali) == name:
-            pairs.add((kelas, year))
-    for kelas, year in newest.items():
-        if not any(k == kelas for k, _ in pairs):
-            pairs.add((kelas, year))
-    return sorted(pairs, key=lambda p: (-p[1], p[0]))
-
-
 def with_question_fields(summary: ClassSummary, flow: Any) -> ClassSummary:
     """Non-responders' "stopped at" as the answer field (e.g. "C3" -> "employer_type"), which
     the report text shows by its short name ("jenis tempat kerja")."""
@@ -249,10 +223,13 @@ class StaffRouter:
     ) -> list[Reply] | None:
         if inbound.kind not in (InputKind.TEXT, InputKind.START):
             return None
+        state = contact.state or {}
         code = staff_code_in(inbound)
         if code is not None:
-            return await self.link(session, contact, inbound, code)
-        state = contact.state or {}
+            # mid-questionnaire (or mid-/lowongan), a code-shaped text that is no valid code
+            # is the answer: nothing typed is lost, and a graduate never hears of staff codes
+            answering = state.get("stage") == "q" or bool(state.get(DRAFT_KEY))
+            return await self.link(session, contact, inbound, code, answering=answering)
         command: str | None = None
         arg = ""
         if inbound.kind == InputKind.TEXT:
@@ -292,11 +269,19 @@ class StaffRouter:
 
     # -- linking --
     async def link(
-        self, session: AsyncSession, contact: Contact, inbound: Inbound, code: str
-    ) -> list[Reply]:
+        self,
+        session: AsyncSession,
+        contact: Contact,
+        inbound: Inbound,
+        code: str,
+        *,
+        answering: bool = False,
+    ) -> list[Reply] | None:
         """Redeem a staff code. One chat, one staff identity: a chat that already belongs to a
         staff member is told so, and a code for another school, role or person is refused
-        with the current link named and how to change it (the code stays unused)."""
+        with the current link named and how to change it (the code stays unused).
+        `answering`: the chat is in the middle of a question; a code that is not valid is then
+        left to the questionnaire (None) as the answer it is."""
         lang = self.lang(contact)
         result = await staff_store.redeem_invitation(
             session,
@@ -308,6 +293,8 @@ class StaffRouter:
         )
         member = result.staff
         if member is None:
+            if answering:
+                return None
             # unknown, used and expired codes all get this one answer
             return [Reply(self.t(lang, "staff.code_invalid"))]
         role = self.t(lang, f"staff.role.{member.role}")
@@ -347,8 +334,8 @@ class StaffRouter:
         return [Reply(text), *await self.help(session, member, lang)]
 
     async def scope(self, session: AsyncSession, member: Staff, lang: str) -> str:
-        """ "Kelas: ..." (the classes the member sees), or for a regional member the schools
-        its vacancies go to."""
+        """ "Kelas: ..." (the cohorts a teacher sees, all classes for BKK), or for a regional
+        member the schools its vacancies go to."""
         if member.role == "regional":
             covers = member.covers or []
             if "*" in covers:
@@ -362,25 +349,27 @@ class StaffRouter:
         if staff_store.is_school_wide(member):
             classes = self.t(lang, "staff.all_classes")
         else:
-            mine = await staff_store.classes_for(session, member)
-            classes = ", ".join(mine) if mine else self.t(lang, "staff.none")
+            mine = await staff_store.cohorts_for(session, member)
+            classes = cohort_labels(self.cat, mine, lang) if mine else self.t(lang, "staff.none")
         return self.t(lang, "staff.scope.classes", classes=classes)
 
     # -- /bantuan_staf --
     async def help(self, session: AsyncSession, member: Staff, lang: str) -> list[Reply]:
         if staff_store.is_school_wide(member):
             classes = await staff_store.known_classes(session, member.school_id)
+            example = classes[0] if classes else "XII TKJ 1"
             key = "staff.help.bkk"
         elif member.role == "regional":
             return [Reply(self.t(lang, "staff.help.regional"))]
         else:
-            classes = await staff_store.classes_for(session, member)
+            cohorts = await staff_store.cohorts_for(session, member)
+            example = staff_store.cohort_label(cohorts[0]) if cohorts else "XII TKJ 1 2025"
             key = "staff.help.teacher"
         weekdays = self.t(lang, "staff.weekdays").split(",")
         text = self.t(
             lang,
             key,
-            example=classes[0] if classes else "XII TKJ 1",
+            example=example,
             weekday=weekdays[self.settings.digest_weekday % 7],
             time=self.settings.digest_time.strftime("%H:%M"),
         )
@@ -391,34 +380,45 @@ class StaffRouter:
         self, session: AsyncSession, member: Staff, arg: str, lang: str
     ) -> list[Reply]:
         wanted, year = split_class_year(arg)
-        school_wide = staff_store.is_school_wide(member)
-        if school_wide:
-            visible = await staff_store.known_classes(session, member.school_id)
-        else:
-            visible = await staff_store.classes_for(session, member)
+        if not staff_store.is_school_wide(member):
+            return await self.teacher_ringkasan(session, member, wanted, year, lang)
+        visible = await staff_store.known_classes(session, member.school_id)
         if not visible:
-            key = "staff.no_data" if school_wide else "staff.no_classes"
-            return [Reply(self.t(lang, key))]
-        if wanted is not None:
-            kelas = match_class(wanted, visible)
-            if kelas is None:
-                if school_wide:
-                    text = self.t(
-                        lang, "staff.unknown_class", kelas=wanted, classes=", ".join(visible)
-                    )
-                else:  # the same answer whether or not the class exists
-                    text = self.t(lang, "staff.not_your_class", classes=", ".join(visible))
-                return [Reply(text)]
-            cohorts = [(kelas, year)]
-        elif school_wide:
+            return [Reply(self.t(lang, "staff.no_data"))]
+        if wanted is None:
             return await self.overview(member.school_id, year, lang)
-        elif year is not None:
-            cohorts = [(k, year) for k in visible]
-        else:
-            cohorts = await teacher_cohorts(session, member, visible)
+        kelas = match_class(wanted, visible)
+        if kelas is None:
+            text = self.t(lang, "staff.unknown_class", kelas=wanted, classes=", ".join(visible))
+            return [Reply(text)]
+        return await self.summaries(member.school_id, [(kelas, year)], lang)
+
+    async def teacher_ringkasan(
+        self, session: AsyncSession, member: Staff, wanted: str | None, year: int | None, lang: str
+    ) -> list[Reply]:
+        """A teacher's own cohorts only: all of them, those of one class, of one year, or one
+        class and year. Anything else (another teacher's cohort of the same class name, a class
+        that does not exist) gets one answer naming their own cohorts."""
+        mine = await staff_store.cohorts_for(session, member)
+        if not mine:
+            return [Reply(self.t(lang, "staff.no_classes"))]
+        chosen = mine
+        if wanted is not None:
+            kelas = match_class(wanted, sorted({k for k, _ in mine}))
+            chosen = [c for c in mine if c[0] == kelas]
+        if year is not None:
+            chosen = [c for c in chosen if c[1] == year]
+        if not chosen:  # the same answer whether or not the class or cohort exists
+            text = self.t(lang, "staff.not_your_class", classes=cohort_labels(self.cat, mine, lang))
+            return [Reply(text)]
+        return await self.summaries(member.school_id, chosen, lang)
+
+    async def summaries(
+        self, school_id: int, cohorts: list[tuple[str, int | None]], lang: str
+    ) -> list[Reply]:
         replies: list[Reply] = []
         for kelas, cohort in cohorts:
-            summary = await class_summary(self.db, member.school_id, kelas, cohort)
+            summary = await class_summary(self.db, school_id, kelas, cohort)
             summary = with_question_fields(summary, self.flow)
             replies += [Reply(m) for m in format_class_summary(summary, lang, self.max_len)]
         return replies
@@ -542,11 +542,11 @@ __all__ = [
     "class_overview",
     "cohort_years",
     "install",
+    "cohort_labels",
     "match_class",
     "overview_messages",
     "parse_command",
     "split_class_year",
     "staff_code_in",
-    "teacher_cohorts",
     "with_question_fields",
 ]

@@ -197,6 +197,10 @@ class Staff(SQLModel, table=True):
     school_id: int = Field(foreign_key="school.id", index=True)
     role: str = Field(max_length=16)  # admin | bkk | teacher | regional
     name: str = Field(max_length=200)
+    # True when an admin set `name` (`staff add --name`, an invitation made with --name): only
+    # then is it matched against the roster's wali_kelas. False: the chat's display name at
+    # redemption, a label only (migration 0003)
+    name_from_admin: bool = False
     # regional role (BKK/Disnaker): NPSNs of the schools it may publish vacancies to, ["*"] = all
     covers: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     telegram_id: str | None = Field(default=None, max_length=64)
@@ -206,12 +210,15 @@ class Staff(SQLModel, table=True):
 
 
 class StaffClass(SQLModel, table=True):
-    """A class a teacher is explicitly responsible for (besides the roster's wali_kelas)."""
+    """A cohort a teacher is explicitly responsible for (besides the roster's wali_kelas): a
+    class and its graduation year, as "XII TKJ 1" recurs every year with another wali kelas
+    (migration 0003)."""
 
     __tablename__ = "staff_class"
 
     staff_id: int = Field(foreign_key="staff.id", primary_key=True)
     kelas: str = Field(primary_key=True, max_length=64)
+    graduation_year: int = Field(primary_key=True)
 
 
 class StaffInvitation(SQLModel, table=True):
@@ -223,7 +230,8 @@ class StaffInvitation(SQLModel, table=True):
     school_id: int = Field(foreign_key="school.id")
     role: str = Field(max_length=16)
     name: str | None = Field(default=None, max_length=200)
-    kelas: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # the cohorts it gives: [[class, graduation year], ...] (migration 0003; class names before)
+    kelas: list[list[Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     covers: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     used_at: datetime | None = None

@@ -12,14 +12,14 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.channels.whatsapp_api import WhatsAppClient
 from bot.digest import digest_due, plan_digests, week_label
 from bot.outreach.dispatcher import build_dispatcher
 from bot.outreach.scheduler import Outreach
 from storage import staff as staff_store
-from storage.models import Contact, OutboxMessage, School
+from storage.models import Alumnus, Contact, OutboxMessage, School, Staff
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.telegram_api import FakeBotApi
 from tests.fixtures import reports_fixture
@@ -239,3 +239,37 @@ async def test_each_school_at_its_own_local_time(setup, fake_api):
     assert "Total: 1 dari 1 menjawab (100%)" in text
     assert await plan(bot.core, MONDAY) == 3  # SMK Uji's staff at 07:00 WIB
     assert await plan(bot.core, MONDAY) == 0
+
+
+async def test_a_teachers_digest_holds_her_own_cohorts_only(setup):
+    """XII TKJ 1 of 2024 had Pak Budi as wali kelas, the 2025 one has Bu Sri: each digest
+    holds its teacher's cohorts only; a member named after their chat's display name gets the
+    cohort of their code, not the classes of the teacher they are named like."""
+    bot, ids, _ = setup
+    core = bot.core
+    async with core.db.session() as s:
+        await s.execute(
+            update(Alumnus)
+            .where(Alumnus.kelas == "XII TKJ 1", Alumnus.graduation_year == 2024)
+            .values(homeroom_teacher="Pak Budi Santoso, S.Kom.")
+        )
+        await s.commit()
+        school_id = (await s.get(Staff, ids["sri"])).school_id
+        code = await staff_store.create_invitation(
+            s, school_id, role="teacher", kelas=["XII TKJ 1"]
+        )
+        posing = await staff_store.redeem_invitation(
+            s, code.code, "telegram", "9440", display_name="Pak Budi Santoso"
+        )
+    assert await plan(core, MONDAY) == 4
+    by_staff = {r.staff_id: r for r in await digest_rows(core)}
+    sri = by_staff[ids["sri"]].payload
+    assert TKJ_2025 in sri["text"] and TKJ_2024 not in sri["text"]
+    assert "Budi Hartono" not in sri["text"] and "+6281100000006" not in sri["text"]
+    assert sri["template"]["params"][1] == "XII TKJ 1 2025: 2 dari 3 menjawab, 0 baru"
+    budi = by_staff[ids["budi"]].payload
+    assert RPL_2024 in budi["text"] and TKJ_2024 in budi["text"]
+    assert TKJ_2025 not in budi["text"] and "Putri Ayu" not in budi["text"]
+    other = by_staff[posing.staff.id].payload
+    assert TKJ_2025 in other["text"]
+    assert TKJ_2024 not in other["text"] and RPL_2024 not in other["text"]

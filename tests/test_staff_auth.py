@@ -16,10 +16,10 @@ import asyncio
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from storage import staff as staff_store
-from storage.models import Contact, Staff
+from storage.models import Alumnus, Contact, Staff
 from tests import test_staff_chat as staff_chat
 from tests.fixtures.reports_fixture import ROSTER
 from tests.harness import WhatsAppChat
@@ -176,7 +176,7 @@ async def test_bad_staff_codes_get_one_answer(bot, fake_api, built):
 
 
 # ---- a teacher of another class ----------------------------------------------------------------
-OWN_ONLY = "Anda hanya dapat melihat kelas Anda sendiri: XII RPL 1."
+OWN_ONLY = "Anda hanya dapat melihat kelas Anda sendiri: XII RPL 1 (lulus 2024)."
 BKK_ONLY = (
     "Perintah ini hanya untuk staf BKK dan admin. Ketik /ringkasan untuk ringkasan kelas Anda."
 )
@@ -234,3 +234,142 @@ async def test_staff_of_another_school_see_only_their_school(bot, fake_api, buil
     everything = "\n".join(texts(fake_api.messages(9030)))
     assert not [n for n in FIRST_NAMES if n != "Zaki" and re.search(rf"\b{n}\b", everything)]
     assert "RPL" not in everything and "lulusan 2025" not in everything
+
+
+async def test_a_staff_code_sent_in_a_group_chat_links_nothing(bot, fake_api, built):
+    """Staff commands and digests show names and phone numbers: a group chat never becomes
+    staff. A code sent in a group (typed, or as /start) gets the one "message me privately"
+    line, links nothing and stays valid for the private chat."""
+    async with bot.core.db.session() as s:
+        code = (await staff_store.create_invitation(s, built.school_id, role="bkk")).code
+    fake_api.push_group_message(-100777, code, user_id=9401)
+    fake_api.push_group_message(-100777, f"/start {code}", user_id=9401)
+    fake_api.push_group_message(-100777, f"/start@jejak_test_bot {code}", user_id=9401)
+    await fake_api.await_new_messages(-100777, 1, timeout=10)
+    await asyncio.sleep(0.5)
+    group_texts = fake_api.texts(-100777)
+    assert group_texts and all(t.startswith("Halo! Untuk menjawab") for t in group_texts)
+    async with bot.core.db.session() as s:
+        assert await staff_store.find_staff(s, "telegram", "-100777") is None
+        assert await staff_store.find_staff(s, "telegram", "9401") is None
+    # the code still links the person's own private chat
+    fake_api.push_text(9401, code)
+    linked, _help = await fake_api.await_new_messages(9401, 2, timeout=10)
+    assert linked.text.startswith("✅ Chat ini sekarang terhubung sebagai staf BKK")
+
+
+# ---- a class name recurs every year: teachers see their own cohorts only ------------------------
+TKJ_2024_NAMES = [r[0] for r in ROSTER if r[2] == "XII TKJ 1" and r[4] == 2024]
+TKJ_2025_NAMES = [r[0] for r in ROSTER if r[2] == "XII TKJ 1" and r[4] == 2025]
+
+
+def named(names: list[str], text: str) -> list[str]:
+    """Which of these full names (or their phone numbers) appear in `text`."""
+    phones = {r[0]: r[6] for r in ROSTER}
+    return [n for n in names if n in text or (phones.get(n) and phones[n] in text)]
+
+
+async def give_tkj_2024_to_budi(core, built) -> None:
+    """The roster as it really is in a school: the 2024 XII TKJ 1 had Pak Budi as wali kelas
+    (the fixture gives Bu Sri both years); the 2025 one has Bu Sri."""
+    async with core.db.session() as s:
+        await s.execute(
+            update(Alumnus)
+            .where(
+                Alumnus.school_id == built.school_id,
+                Alumnus.kelas == "XII TKJ 1",
+                Alumnus.graduation_year == 2024,
+            )
+            .values(homeroom_teacher="Pak Budi Santoso")
+        )
+        await s.commit()
+
+
+async def test_a_teacher_cannot_read_another_teachers_cohort(bot, fake_api, graph, built):
+    """Bu Sri is wali kelas of XII TKJ 1 (2025) only: no way of asking shows her Pak Budi's
+    2024 XII TKJ 1 (names, phone numbers); one fixed answer names her own cohort. Pak Budi
+    sees his 2024 cohorts and not hers, though the class name is the same."""
+    from tests.test_staff_chat import RPL_2024, TKJ_2024, TKJ_2025
+
+    await give_tkj_2024_to_budi(bot.core, built)
+    own_only = "Anda hanya dapat melihat kelas Anda sendiri: XII TKJ 1 (lulus 2025)."
+    for command in (
+        "/ringkasan XII TKJ 1 2024",
+        "/ringkasan 2024",
+        "/ringkasan xii tkj1 2024",
+        "/ringkasan XII RPL 1",
+        "/ringkasan XII RPL 1 2024",
+        "/ringkasan 2023",
+    ):
+        assert texts(await tg_exchange(fake_api, SRI_TG, command)) == [own_only], command
+    for command in ("/ringkasan", "/ringkasan XII TKJ 1", "/ringkasan 2025"):
+        assert texts(await tg_exchange(fake_api, SRI_TG, command)) == [TKJ_2025], command
+    everything = "\n".join(texts(fake_api.messages(SRI_TG)))
+    assert named(TKJ_2024_NAMES, everything) == []
+    assert "+6281100000006" not in everything  # Fajar's phone, 2024
+
+    chat = WhatsAppChat(bot, graph, RPL_TEACHER_WA, name="Budi Santoso")
+    assert await chat.send("/ringkasan XII TKJ 1") == TKJ_2024
+    assert await chat.send("/ringkasan") == "\n\n".join([RPL_2024, TKJ_2024])
+    assert await chat.send("/ringkasan XII TKJ 1 2025") == (
+        "Anda hanya dapat melihat kelas Anda sendiri: XII RPL 1 (lulus 2024), "
+        "XII TKJ 1 (lulus 2024)."
+    )
+    everything = "\n".join(c.text or "" for c in graph.sent(RPL_TEACHER_WA))
+    assert named(TKJ_2025_NAMES, everything) == []
+
+
+async def test_an_explicit_class_is_one_cohort(bot, fake_api, built):
+    """A teacher given a class with `--kelas` gets its newest cohort (or the year given with
+    it), never the class's other years."""
+    async with bot.core.db.session() as s:
+        await staff_store.add_staff(
+            s, built.school_id, role="teacher", name="Bu Ani", telegram_id="9410",
+            kelas=["XII TKJ 1"],
+        )  # fmt: skip
+        await staff_store.add_staff(
+            s, built.school_id, role="teacher", name="Pak Dodi", telegram_id="9411",
+            kelas=["XII TKJ 1"], graduation_year=2024,
+        )  # fmt: skip
+    own_only = "Anda hanya dapat melihat kelas Anda sendiri: XII TKJ 1 (lulus {}).".format
+    for chat_id, mine, other in ((9410, 2025, 2024), (9411, 2024, 2025)):
+        for command in (f"/ringkasan XII TKJ 1 {other}", f"/ringkasan {other}"):
+            assert texts(await tg_exchange(fake_api, chat_id, command)) == [own_only(mine)]
+        (summary,) = texts(await tg_exchange(fake_api, chat_id, "/ringkasan XII TKJ 1"))
+        assert summary.startswith(f"📋 Ringkasan XII TKJ 1 (lulus {mine})")
+        others = TKJ_2024_NAMES if other == 2024 else TKJ_2025_NAMES
+        assert named(others, "\n".join(texts(fake_api.messages(chat_id)))) == []
+
+
+async def test_a_display_name_does_not_take_a_teachers_classes(bot, fake_api, graph, built):
+    """A code made with only --kelas (the guide's example), redeemed by a chat whose display
+    name is "Pak Budi Santoso" (anyone may call themselves that): the new member is named so,
+    as a label, and sees the code's cohort only, not Pak Budi's classes."""
+    async with bot.core.db.session() as s:
+        wa_code = (
+            await staff_store.create_invitation(
+                s, built.school_id, role="teacher", kelas=["XII TKJ 1"]
+            )
+        ).code
+        tg_code = (
+            await staff_store.create_invitation(
+                s, built.school_id, role="teacher", kelas=["XII TKJ 1"]
+            )
+        ).code
+    chat = WhatsAppChat(bot, graph, "6281999000123", name="Pak Budi Santoso")
+    text = await chat.send(wa_code)
+    assert text.startswith(
+        "✅ Chat ini sekarang terhubung sebagai wali kelas: Pak Budi Santoso.\n"
+        "Kelas: XII TKJ 1 (lulus 2025)\n\n"
+    ), text
+    own_only = "Anda hanya dapat melihat kelas Anda sendiri: XII TKJ 1 (lulus 2025)."
+    assert await chat.send("/ringkasan XII RPL 1") == own_only
+    assert await chat.send("/ringkasan 2024") == own_only
+
+    fake_api.push_text(9420, tg_code, first_name="Bu Sri Wahyuni")
+    linked, _help = await fake_api.await_new_messages(9420, 2, timeout=10)
+    assert linked.text == (
+        "✅ Chat ini sekarang terhubung sebagai wali kelas: Bu Sri Wahyuni.\n"
+        "Kelas: XII TKJ 1 (lulus 2025)"
+    )
+    assert texts(await tg_exchange(fake_api, 9420, "/ringkasan XII TKJ 1 2024")) == [own_only]

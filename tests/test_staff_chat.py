@@ -379,8 +379,8 @@ async def test_staff_code_links_a_teacher_on_both_channels(bot, fake_api, graph,
     fake_api.push_text(new_chat, f"/start {tg_code}")
     linked, help_text = await fake_api.await_new_messages(new_chat, 2, timeout=10)
     assert (
-        linked.text
-        == "✅ Chat ini sekarang terhubung sebagai wali kelas: Bu Ani.\nKelas: XII RPL 1"
+        linked.text == "✅ Chat ini sekarang terhubung sebagai wali kelas: Bu Ani.\n"
+        "Kelas: XII RPL 1 (lulus 2024)"
     )
     assert "/ringkasan" in help_text.text and "/rekap" not in help_text.text
     assert texts(await tg_exchange(fake_api, new_chat, "/ringkasan")) == [RPL_2024]
@@ -390,9 +390,9 @@ async def test_staff_code_links_a_teacher_on_both_channels(bot, fake_api, graph,
     (refused,) = await fake_api.await_new_messages(new_chat + 1, 1, timeout=10)
     assert refused.text.startswith("Kode staf ini tidak berlaku")
 
-    # WhatsApp: the code typed (any case, spaces) links the number
+    # WhatsApp: the code typed (any case) links the number
     chat = WhatsAppChat(bot, graph, "6281999000077", name="Joko")
-    text = await chat.send(f"{wa_code[:6].lower()} {wa_code[6:].lower()}")
+    text = await chat.send(f" {wa_code.lower()} ")
     assert text.startswith("✅ Chat ini sekarang terhubung sebagai staf BKK: Pak Joko.")
     assert "/rekap" in chat.batch[-1].text
     assert (await chat.send("/ringkasan 2024")).startswith("📋 Ringkasan per kelas, lulusan 2024")
@@ -402,7 +402,7 @@ async def test_staff_plain_message_gets_the_staff_commands(bot, fake_api):
     fake_api.push_text(SRI_TG, "Halo")
     (reply,) = await fake_api.await_new_messages(SRI_TG, 1, timeout=10)
     assert reply.text.startswith("Perintah wali kelas:")
-    assert "mis. /ringkasan XII TKJ 1\n" in reply.text  # her class as the example
+    assert "mis. /ringkasan XII TKJ 1 2025\n" in reply.text  # her newest cohort as the example
 
 
 # ---- one chat, one staff identity ----------------------------------------------------------------
@@ -460,15 +460,15 @@ async def test_a_linked_staff_chat_cannot_take_a_second_role_on_telegram(bot, fa
     fake_api.push_text(9200, f"/start {teacher_code}")
     linked, _help = await fake_api.await_new_messages(9200, 2, timeout=10)
     assert (
-        linked.text
-        == "✅ Chat ini sekarang terhubung sebagai wali kelas: Bu Ani.\nKelas: XII RPL 1"
+        linked.text == "✅ Chat ini sekarang terhubung sebagai wali kelas: Bu Ani.\n"
+        "Kelas: XII RPL 1 (lulus 2024)"
     )
 
 
 async def test_a_linked_staff_chat_on_whatsapp(bot, graph, built):
     """Pak Budi (wali kelas of XII RPL 1 by the roster) on WhatsApp: a BKK code is refused; a
-    teacher code for another class adds it and keeps his roster classes; sending it again
-    says he is linked."""
+    teacher code for another class adds that class's newest cohort (only that one) and keeps
+    his roster classes; sending it again says he is linked."""
     async with bot.core.db.session() as s:
         budi = await staff_store.find_staff(s, "whatsapp", BUDI_WA)
         bkk_code = (
@@ -491,15 +491,19 @@ async def test_a_linked_staff_chat_on_whatsapp(bot, graph, built):
     text = await chat.send(tkj_code.lower())
     assert text.startswith(
         "✅ Chat ini sekarang terhubung sebagai wali kelas: Pak Budi Santoso.\n"
-        "Kelas: XII RPL 1, XII TKJ 1"
+        "Kelas: XII TKJ 1 (lulus 2025), XII RPL 1 (lulus 2024)"
     )
     assert await chat.send("/ringkasan XII RPL 1 2024") == RPL_2024
-    assert await chat.send("/ringkasan XII TKJ 1 2024") == TKJ_2024
+    assert await chat.send("/ringkasan XII TKJ 1 2025") == TKJ_2025
+    assert await chat.send("/ringkasan XII TKJ 1 2024") == (
+        "Anda hanya dapat melihat kelas Anda sendiri: XII TKJ 1 (lulus 2025), "
+        "XII RPL 1 (lulus 2024)."
+    )
 
     text = await chat.send(tkj_code)
     assert text.startswith(
         f"Chat ini sudah terhubung sebagai wali kelas di {school.name}: Pak Budi Santoso.\n"
-        "Kelas: XII RPL 1, XII TKJ 1\n\nPerintah wali kelas:"
+        "Kelas: XII TKJ 1 (lulus 2025), XII RPL 1 (lulus 2024)\n\nPerintah wali kelas:"
     )
     async with bot.core.db.session() as s:
         on_chat = await s.execute(select(Staff.id).where(Staff.whatsapp == BUDI_WA))

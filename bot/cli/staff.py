@@ -1,14 +1,30 @@
-"""`jejak staff add|list|remove|invite`: who may use the staff commands, and for which classes."""
+"""`jejak staff add|list|remove|invite`: who may use the staff commands, and for which cohorts.
+
+A teacher sees cohorts, a class and its graduation year ("XII TKJ 1" recurs every year with
+another wali kelas): `--kelas K` gives K's newest cohort, `--kelas K --tahun Y` the year Y one,
+and the name given with `--name` adds every cohort the roster names them wali kelas of. Both
+commands print the cohorts a teacher gets, and warn when the name matches no wali_kelas (with
+the roster's near matches)."""
 
 from __future__ import annotations
 
 import typer
 from rich.markup import escape
 from rich.table import Table
+from sqlmodel import select
 
 from bot.cli import app
-from bot.cli.common import console, fail, load_settings, open_with_school, run, school_option
+from bot.cli.common import (
+    console,
+    err_console,
+    fail,
+    load_settings,
+    open_with_school,
+    run,
+    school_option,
+)
 from storage import staff as staff_store
+from storage.models import StaffClass
 from storage.roster import normalise_phone
 from storage.schools import SchoolError, schools_by_npsn
 
@@ -29,15 +45,58 @@ async def _covers(db, covers: str | None) -> list[str] | None:
         raise fail(escape(str(exc)), 2) from None
 
 
+def _tahun_option():
+    return typer.Option(
+        None,
+        "--tahun",
+        "--tahun-lulus",
+        help="With --kelas: the graduation year of those classes (default: each one's newest).",
+    )
+
+
+async def _teacher_scope(
+    session, school_id: int, name: str | None, explicit: list[tuple[str, int]]
+) -> tuple[str, str | None]:
+    """What a teacher gets, for the admin ("XII AKL 1 2024 (--kelas); wali kelas of XII TKJ 1
+    2025"), and a warning when `name` matches no roster wali_kelas (with near matches)."""
+    parts = [", ".join(f"{staff_store.cohort_label(c)}" for c in explicit) + " (--kelas)"]
+    parts = parts if explicit else []
+    warning = None
+    if name:
+        wali = await staff_store.wali_cohorts(session, school_id, name)
+        if wali:
+            parts.append("wali kelas of " + ", ".join(staff_store.cohort_label(c) for c in wali))
+        else:
+            near = await staff_store.wali_near_matches(session, school_id, name)
+            warning = (
+                f'Warning: no roster class has wali_kelas "{name}" (Bu/Pak, Drs./Dra. and '
+                "titles such as S.Pd. are ignored; otherwise the name must be exact)."
+            )
+            if near:
+                listing = ", ".join(f'"{n}"' for n in near)
+                warning += f" Near matches: {listing}. Check the spelling."
+    return "; ".join(parts), warning
+
+
+async def _explicit(session, staff_id: int) -> list[tuple[str, int]]:
+    rows = await session.execute(
+        select(StaffClass.kelas, StaffClass.graduation_year).where(StaffClass.staff_id == staff_id)
+    )
+    return sorted(((k, y) for k, y in rows), key=lambda c: (-c[1], c[0]))
+
+
 @staff_app.command("add")
 def add_cmd(
     role: str = typer.Option(..., "--role", help="admin, bkk or teacher."),
     name: str = typer.Option(
         ..., "--name", help="Full name (teachers: as in the wali_kelas column)."
     ),
-    telegram_id: str | None = typer.Option(None, "--telegram-id", help="Numeric Telegram user id."),
+    telegram_id: str | None = typer.Option(
+        None, "--telegram-id", help="Their numeric Telegram user id (a person, not a group)."
+    ),
     whatsapp: str | None = typer.Option(None, "--whatsapp", help="WhatsApp number, e.g. 0812..."),
     kelas: list[str] = typer.Option([], "--kelas", "-k", help="A class they see (repeatable)."),
+    tahun: int | None = _tahun_option(),
     covers: str | None = typer.Option(
         None, "--covers", help="Role regional: the schools it serves, NPSN1,NPSN2 or all."
     ),
@@ -56,8 +115,8 @@ def add_cmd(
         wa = normalise_phone(whatsapp)
         if wa is None:
             raise fail(f"{whatsapp!r} is not a valid phone number.", 2)
-    if telegram_id is not None and not telegram_id.strip().lstrip("-").isdigit():
-        raise fail("--telegram-id must be the numeric Telegram user id.", 2)
+    if telegram_id is not None and not staff_store.is_person_address("telegram", telegram_id):
+        raise fail(f"--telegram-id {staff_store.TELEGRAM_USER_ID_RULE}.", 2)
 
     async def go():
         db, school_row = await open_with_school(settings, school)
@@ -72,21 +131,29 @@ def add_cmd(
                     telegram_id=telegram_id.strip() if telegram_id else None,
                     whatsapp=wa,
                     kelas=kelas,
+                    graduation_year=tahun,
                     covers=covered,
                 )
-                classes = await staff_store.classes_for(session, member)
-            return member, classes
+                scope = warning = None
+                if member.role == "teacher":
+                    explicit = await _explicit(session, member.id)
+                    scope, warning = await _teacher_scope(
+                        session, school_row.id, member.name, explicit
+                    )
+            return member, scope, warning
         finally:
             await db.dispose()
 
     try:
-        member, classes = run(go)
+        member, scope, warning = run(go)
     except staff_store.StaffError as exc:
         raise fail(escape(str(exc)), 2) from None
     console.print(f"Added staff #{member.id}: {escape(member.name)} ({member.role}).")
     if member.role == "teacher":
-        shown = ", ".join(classes) if classes else "none yet (no --kelas, no wali_kelas match)"
-        console.print(f"Classes: {escape(shown)}")
+        shown = scope or "none yet (no --kelas, no wali_kelas match)"
+        console.print(f"Cohorts (class, graduation year): {escape(shown)}", highlight=False)
+        if warning:
+            err_console.print(escape(warning), highlight=False)
     if not member.telegram_id and not member.whatsapp:
         console.print(
             "No chat linked yet: give them a code from "
@@ -108,8 +175,9 @@ def list_cmd(
             async with db.session() as session:
                 members = await staff_store.list_staff(session, school_row.id, include_removed=all_)
                 out = []
-                for member, _explicit in members:
-                    out.append((member, await staff_store.classes_for(session, member)))
+                for member, _explicit_cohorts in members:
+                    cohorts = await staff_store.cohorts_for(session, member)
+                    out.append((member, [staff_store.cohort_label(c) for c in cohorts]))
                 return out
         finally:
             await db.dispose()
@@ -119,7 +187,7 @@ def list_cmd(
         console.print("No staff yet. Add one with `jejak staff add --role bkk --name ...`.")
         return
     table = Table(title="Staff")
-    for column in ("id", "role", "name", "telegram", "whatsapp", "classes", "removed"):
+    for column in ("id", "role", "name", "telegram", "whatsapp", "cohorts", "removed"):
         # ids and numbers are never cut; names and classes wrap
         table.add_column(column, no_wrap=column in ("id", "role", "telegram", "whatsapp"))
     for member, classes in members:
@@ -167,7 +235,13 @@ def remove_cmd(
 def invite_cmd(
     role: str = typer.Option("teacher", "--role", help="admin, bkk or teacher."),
     kelas: list[str] = typer.Option([], "--kelas", "-k", help="A class they see (repeatable)."),
-    name: str | None = typer.Option(None, "--name", help="Their name (matches wali_kelas)."),
+    tahun: int | None = _tahun_option(),
+    name: str | None = typer.Option(
+        None,
+        "--name",
+        help="Their name, matched against wali_kelas (without it, the name their chat shows "
+        "becomes a label only).",
+    ),
     covers: str | None = typer.Option(
         None, "--covers", help="Role regional: the schools it serves, NPSN1,NPSN2 or all."
     ),
@@ -185,20 +259,37 @@ def invite_cmd(
         try:
             covered = await _covers(db, covers)
             async with db.session() as session:
-                return await staff_store.create_invitation(
-                    session, school_row.id, role=role, kelas=kelas, name=name, covers=covered
+                invitation = await staff_store.create_invitation(
+                    session,
+                    school_row.id,
+                    role=role,
+                    kelas=kelas,
+                    graduation_year=tahun,
+                    name=name,
+                    covers=covered,
                 )
+                scope = warning = None
+                if invitation.role == "teacher":
+                    scope, warning = await _teacher_scope(
+                        session,
+                        school_row.id,
+                        invitation.name,
+                        staff_store.invitation_cohorts(invitation),
+                    )
+                return invitation, scope, warning
         finally:
             await db.dispose()
 
     try:
-        invitation = run(go)
+        invitation, teacher_scope, warning = run(go)
     except staff_store.StaffError as exc:
         raise fail(escape(str(exc)), 2) from None
     console.print(invitation.code, highlight=False)
-    scope = ", ".join(invitation.kelas) if invitation.kelas else "all classes"
-    if invitation.role == "teacher" and not invitation.kelas:
-        scope = f"classes whose wali_kelas is {invitation.name}"
+    scope = "all classes"
+    if invitation.role == "teacher":
+        scope = teacher_scope or "no cohort yet"
+        if not invitation.name:
+            scope += "; the name their chat shows becomes a label only"
     if invitation.role == "regional":
         covered = invitation.covers or []
         scope = "vacancies to " + ("all schools" if "*" in covered else ", ".join(covered))
@@ -206,4 +297,7 @@ def invite_cmd(
         f"One-time {invitation.role} code ({escape(scope)}): the person sends it to the bot "
         "on Telegram or WhatsApp. Valid for 30 days.",
         style="dim",
+        highlight=False,
     )
+    if warning:
+        err_console.print(escape(warning), highlight=False)
