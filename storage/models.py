@@ -199,7 +199,7 @@ class Staff(SQLModel, table=True):
     name: str = Field(max_length=200)
     # True when an admin set `name` (`staff add --name`, an invitation made with --name): only
     # then is it matched against the roster's wali_kelas. False: the chat's display name at
-    # redemption, a label only (migration 0003)
+    # redemption, a label only (migration 0004)
     name_from_admin: bool = False
     # regional role (BKK/Disnaker): NPSNs of the schools it may publish vacancies to, ["*"] = all
     covers: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
@@ -212,7 +212,7 @@ class Staff(SQLModel, table=True):
 class StaffClass(SQLModel, table=True):
     """A cohort a teacher is explicitly responsible for (besides the roster's wali_kelas): a
     class and its graduation year, as "XII TKJ 1" recurs every year with another wali kelas
-    (migration 0003)."""
+    (migration 0004)."""
 
     __tablename__ = "staff_class"
 
@@ -230,7 +230,7 @@ class StaffInvitation(SQLModel, table=True):
     school_id: int = Field(foreign_key="school.id")
     role: str = Field(max_length=16)
     name: str | None = Field(default=None, max_length=200)
-    # the cohorts it gives: [[class, graduation year], ...] (migration 0003; class names before)
+    # the cohorts it gives: [[class, graduation year], ...] (migration 0004; class names before)
     kelas: list[list[Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     covers: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)

@@ -205,7 +205,7 @@ async def test_declined_migration_keeps_the_roster(db_url, db_backend):
             await s.commit()
 
         await migrate.upgrade(db)
-        assert await migrate.current_revision(db) == "0003"
+        assert await migrate.is_up_to_date(db)
         async with db.session() as s:
             assert (await s.execute(select(Alumnus.nisn, Alumnus.declined_at))).all() == [
                 ("0012345678", None)
@@ -245,7 +245,7 @@ async def _downgrade(db: Database, revision: str) -> None:
 
 
 async def test_staff_cohorts_migration(db_url, db_backend):
-    """0003 on a database of 0002: an explicit class becomes its newest cohort on the school's
+    """0004 on a database of 0003: an explicit class becomes its newest cohort on the school's
     roster (one dropped when its class is on no roster); an unused code's classes the same; a
     teacher whose row was created by a code without a name (their display name) is no longer
     matched against wali_kelas, while one added by the admin, or who existed before sending
@@ -265,7 +265,7 @@ async def test_staff_cohorts_migration(db_url, db_backend):
         sa.column("used_at", UTCDateTime()), sa.column("used_by_contact"),
     )  # fmt: skip
     try:
-        await migrate.upgrade(db, "0002")
+        await migrate.upgrade(db, "0003")
         long_ago = datetime(2025, 1, 1, tzinfo=UTC)
         redeemed = datetime(2025, 8, 1, 9, 0, 0, 400000, tzinfo=UTC)
         async with db.session() as s:
@@ -382,7 +382,7 @@ async def test_staff_cohorts_migration(db_url, db_backend):
             linked = await st.redeem_invitation(s, "S-UUUUUUUUUU", "whatsapp", "628999")
             assert await st.cohorts_for(s, linked.staff) == [("XII TKJ 1", 2025)]
 
-        await _downgrade(db, "0002")
+        await _downgrade(db, "0003")
         async with db.engine.connect() as conn:
             columns = await conn.run_sync(
                 lambda c: {x["name"] for x in inspect(c).get_columns("staff")}
@@ -406,8 +406,8 @@ async def test_staff_cohorts_migration(db_url, db_backend):
 
 
 def test_created_by_nameless_code_is_the_same_moment():
-    path = Path(migrate.__file__).with_name("migrations") / "versions" / "0003_staff_cohorts.py"
-    spec = importlib.util.spec_from_file_location("migration_0003", path)
+    path = Path(migrate.__file__).with_name("migrations") / "versions" / "0004_staff_cohorts.py"
+    spec = importlib.util.spec_from_file_location("migration_0004", path)
     m = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(m)
     at = datetime(2025, 8, 1, 9, 0, tzinfo=UTC)

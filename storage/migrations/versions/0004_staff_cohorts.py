@@ -18,8 +18,8 @@ True). Those lose the wali_kelas classes their display name gave them and keep t
 cohorts; the ids are logged. To give such a teacher their wali_kelas classes, the admin makes a
 code with `--name` (the same name) and the teacher sends it from that chat.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-28 12:00:00
 """
 
@@ -31,8 +31,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
