@@ -156,10 +156,15 @@ class VacancyHooks:
             known = ", ".join(await vacancies.known_majors(session, scope))
             say = self.t(contact, "staff.vacancy.ask_majors", known=known)
         elif step == "majors":
-            majors = vacancies.parse_majors(text)
-            bad = await vacancies.check_majors(session, scope, majors)
             known = ", ".join(await vacancies.known_majors(session, scope))
-            if bad:
+            try:
+                majors = vacancies.parse_majors(text)
+            except vacancies.VacancyError:  # "," or the like: nothing named, not "every major"
+                majors = []
+            bad = await vacancies.check_majors(session, scope, majors) if majors else []
+            if not majors:
+                say = self.t(contact, "staff.vacancy.no_majors", known=known)
+            elif bad:
                 say = self.t(contact, "staff.vacancy.bad_majors", bad=", ".join(bad), known=known)
             else:
                 draft["majors"], draft["step"] = majors, "location"

@@ -43,11 +43,27 @@ class VacancyError(ValueError):
     pass
 
 
+class DeadlineError(VacancyError):
+    """The deadline does not allow it: `reason` "passed" (before the school's local today) or
+    "no_window" (today, and no message may go out before it ends: quiet hours)."""
+
+    def __init__(self, message: str, *, reason: str = "passed") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+NO_MAJORS = 'no major given: list them, e.g. "TKJ,RPL", or "all" for every major'
+
+
 def parse_majors(text: str) -> list[str]:
-    """ "TKJ, rpl" -> ["TKJ", "RPL"]; "all" / "semua" / "*" -> ["*"]."""
+    """ "TKJ, rpl" -> ["TKJ", "RPL"]; "all" / "semua" / "*" -> ["*"]. Nothing (an empty text,
+    "," or spaces) is an error, never "every major": a vacancy reaches every job-seeker only
+    when that is said explicitly."""
     parts = [" ".join(p.split()).upper() for p in text.replace(";", ",").split(",")]
     parts = [p for p in parts if p]
-    if not parts or any(p in ("ALL", "SEMUA", ALL) for p in parts):
+    if not parts:
+        raise VacancyError(NO_MAJORS)
+    if any(p in ("ALL", "SEMUA", ALL) for p in parts):
         return [ALL]
     return list(dict.fromkeys(parts))
 
@@ -94,6 +110,9 @@ async def create_vacancy(
         raise VacancyError("no target school")
     scope = targets or school_id
     majors = [ALL] if ALL in majors else [" ".join(m.split()).upper() for m in majors]
+    majors = list(dict.fromkeys(m for m in majors if m))
+    if not majors:
+        raise VacancyError(NO_MAJORS)
     unknown = await check_majors(session, scope, majors)
     if unknown:
         known = ", ".join(await known_majors(session, scope)) or "-"
@@ -283,7 +302,7 @@ async def publish(session: AsyncSession, vacancy: Vacancy, today: date, now: dat
     if vacancy.status == "closed":
         raise VacancyError(f"vacancy #{vacancy.id} is closed")
     if vacancy.deadline < today:
-        raise VacancyError(
+        raise DeadlineError(
             f"vacancy #{vacancy.id}: the deadline {vacancy.deadline.isoformat()} has passed"
         )
     if vacancy.status != "published":
