@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, case, cast, func, literal, select
+from sqlalchemy import JSON, Integer, String, case, cast, delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -236,8 +236,13 @@ def target_query(
     return query, best
 
 
-async def count_targets(session: AsyncSession, vacancy: Vacancy) -> int:
-    query, _ = target_query(vacancy, school_ids=await target_school_ids(session, vacancy))
+async def count_targets(
+    session: AsyncSession, vacancy: Vacancy, school_ids: list[int] | None = None
+) -> int:
+    """How many people the vacancy would reach (`school_ids`: for one not saved yet)."""
+    if school_ids is None:
+        school_ids = await target_school_ids(session, vacancy)
+    query, _ = target_query(vacancy, school_ids=school_ids)
     return (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
 
 
@@ -308,6 +313,24 @@ async def publish(session: AsyncSession, vacancy: Vacancy, today: date, now: dat
     if vacancy.status != "published":
         vacancy.status = "published"
         vacancy.published_at = now
+
+
+async def delete_draft(session: AsyncSession, vacancy: Vacancy) -> bool:
+    """Delete a draft that was never published (no message, no interest). False: kept."""
+    if vacancy.status != "draft":
+        return False
+    used = await session.execute(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.idempotency_key.like(f"vacancy:{vacancy.id}:%"))
+        .limit(1)
+    )
+    if used.first() is not None:
+        return False
+    await session.execute(delete(VacancySchool).where(VacancySchool.vacancy_id == vacancy.id))
+    await session.execute(delete(VacancyInterest).where(VacancyInterest.vacancy_id == vacancy.id))
+    await session.delete(vacancy)
+    await session.flush()
+    return True
 
 
 async def close(session: AsyncSession, vacancy: Vacancy) -> int:

@@ -25,7 +25,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -92,6 +92,17 @@ async def planner_lock(db: Database) -> AsyncIterator[bool]:
 
 
 # ---- vacancies ---------------------------------------------------------------------------
+def check_deadline(deadline: date, *, now: datetime, zone: ZoneInfo, settings: Any) -> None:
+    """Raise `DeadlineError` when a vacancy with this deadline may not be published at `now`:
+    "passed" (before the school's local today)."""
+    today = now.astimezone(zone).date()
+    if deadline < today:
+        raise vacancies.DeadlineError(
+            f"the deadline {deadline.isoformat()} has passed (today is {today.isoformat()})",
+            reason="passed",
+        )
+
+
 async def publish_vacancy(
     db: Database,
     vacancy_id: int,
@@ -138,6 +149,12 @@ async def publish_vacancy_in(
     vacancy = await vacancies.get_vacancy(s, vacancy_id, school_id)
     if vacancy is None:
         raise vacancies.VacancyError(f"no vacancy #{vacancy_id}")
+    if vacancy.status != "closed":
+        try:
+            check_deadline(vacancy.deadline, now=now, zone=zone, settings=settings)
+        except vacancies.DeadlineError as exc:
+            message = f"vacancy #{vacancy.id}: {exc}"
+            raise vacancies.DeadlineError(message, reason=exc.reason) from None
     await vacancies.publish(s, vacancy, now.astimezone(zone).date(), now)
     targets = await vacancies.target_school_ids(s, vacancy)
     added = 0
