@@ -1,7 +1,9 @@
 """Chat hooks for vacancies (installed with `install(core)`; see ConversationService.add_hook).
 
 - The "Saya berminat" button: an ACTION `interest:<vacancy id>` (Telegram callback data and
-  WhatsApp reply id `a:interest:<id>`) records a VacancyInterest (once per person) and confirms.
+  WhatsApp reply id `a:interest:<id>`) records a VacancyInterest (once per person) and confirms;
+  a tap on a closed vacancy, or after its deadline (the graduate's school's local date), is
+  answered "closed" and not recorded.
 - Staff only (storage.staff.find_staff, roles admin/bkk): `/peminat ID` lists who is interested;
   `/lowongan` is a short guided conversation (company, position, majors, location, deadline,
   how to apply, confirm) that creates and publishes a vacancy. Its progress lives in the staff
@@ -49,10 +51,13 @@ class VacancyHooks:
         self.clock = clock
 
     def zone_of(self, member: Staff) -> ZoneInfo:
+        return self.zone_of_school(member.school_id)
+
+    def zone_of_school(self, school_id: int) -> ZoneInfo:
         schools = getattr(self.core, "schools", None)
-        if schools is None or member.school_id == self.core.school.id:
+        if schools is None or school_id == self.core.school.id:
             return self.zone
-        return schools.get(member.school_id).zone
+        return schools.get(school_id).zone
 
     def lang(self, contact: Contact) -> str:
         return (contact.state or {}).get("lang") or contact.language or "id"
@@ -106,6 +111,19 @@ class VacancyHooks:
             session, vacancy
         ):  # not a vacancy sent to this graduate's school (a forged button)
             return [Reply(self.t(contact, "outreach.interest_closed"))]
+        today = self.clock().astimezone(self.zone_of_school(alumnus.school_id)).date()
+        if vacancy.deadline < today:  # past its deadline (the planner closes it soon)
+            return [
+                Reply(
+                    self.t(
+                        contact,
+                        "outreach.interest_expired",
+                        position=vacancy.position,
+                        company=vacancy.company,
+                        deadline=vacancy.deadline.strftime("%d-%m-%Y"),
+                    )
+                )
+            ]
         new = await vacancies.record_interest(
             session, vacancy_id, contact.alumnus_id, contact.id, self.clock()
         )
@@ -241,7 +259,7 @@ class VacancyHooks:
         return self.t(contact, "staff.vacancy.confirm", summary=summary, count=count)
 
     def _deadline_problem(self, deadline: date, member: Staff) -> str | None:
-        """Why this deadline cannot be published now ("passed"), or None."""
+        """Why this deadline cannot be published now ("passed", "no_window"), or None."""
         try:
             check_deadline(
                 deadline,
@@ -254,6 +272,14 @@ class VacancyHooks:
         return None
 
     def _deadline_text(self, contact: Contact, reason: str) -> str:
+        if reason == "no_window":
+            settings = self.core.settings
+            return self.t(
+                contact,
+                "staff.vacancy.deadline_no_window",
+                start=settings.quiet_hours_start.strftime("%H:%M"),
+                end=settings.quiet_hours_end.strftime("%H:%M"),
+            )
         return self.t(contact, "staff.vacancy.bad_deadline")
 
     def _school_name(self, member: Staff) -> str:

@@ -333,8 +333,9 @@ async def delete_draft(session: AsyncSession, vacancy: Vacancy) -> bool:
     return True
 
 
-async def close(session: AsyncSession, vacancy: Vacancy) -> int:
-    """Close it; its messages not sent yet are cancelled. Returns how many were cancelled."""
+async def close(session: AsyncSession, vacancy: Vacancy, reason: str = "vacancy closed") -> int:
+    """Close it; its messages not sent yet are cancelled (`reason` is their last_error).
+    Returns how many were cancelled."""
     vacancy.status = "closed"
     result = await session.execute(
         OutboxMessage.__table__.update()
@@ -343,7 +344,7 @@ async def close(session: AsyncSession, vacancy: Vacancy) -> int:
             OutboxMessage.idempotency_key.like(f"vacancy:{vacancy.id}:%"),
             OutboxMessage.status == "pending",
         )
-        .values(status="cancelled", last_error="vacancy closed")
+        .values(status="cancelled", last_error=reason)
     )
     return result.rowcount or 0
 

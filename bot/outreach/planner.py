@@ -7,6 +7,8 @@ argument (aware UTC), so tests drive the calendar.
   Idempotency key `reminder:<contact>:<pass>:<n>`; the pass is the response being filled in.
 - `plan_followups`: alumni whose latest status is `mencari_kerja`, every `followup_days`
   (default 90) after that answer. Key `followup:<alumnus>:<response>:<period>`.
+- `close_expired_vacancies` (each planning pass): a published vacancy whose deadline is before
+  its school's local today is closed (unsent messages cancelled, taps answered "closed").
 - quiet hours (default 20:00-07:00 school time): a row planned then is due at the next 07:00,
   and the dispatcher sends nothing in quiet hours.
 - `planner_lock`: on PostgreSQL the planners run under `pg_try_advisory_lock`, so of several
@@ -24,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,6 +45,7 @@ from storage.models import Alumnus, Contact, OutboxMessage, Response, School, Va
 log = logging.getLogger(__name__)
 PAGE = 500
 PLANNER_LOCK_KEY = 0x4A454A414B  # "JEJAK"
+DEADLINE_PASSED = "vacancy deadline passed"  # last_error of the messages it cancels
 
 
 # ---- quiet hours -------------------------------------------------------------------------
@@ -94,12 +97,24 @@ async def planner_lock(db: Database) -> AsyncIterator[bool]:
 # ---- vacancies ---------------------------------------------------------------------------
 def check_deadline(deadline: date, *, now: datetime, zone: ZoneInfo, settings: Any) -> None:
     """Raise `DeadlineError` when a vacancy with this deadline may not be published at `now`:
-    "passed" (before the school's local today)."""
+    "passed" (before the school's local today), or "no_window": the deadline is today but no
+    message may leave before the day ends (quiet hours until tomorrow), so every message would
+    be cancelled at send time. Refused rather than queued: the BKK learns it at once and can
+    give a later deadline, instead of a broadcast that silently reaches no one."""
     today = now.astimezone(zone).date()
     if deadline < today:
         raise vacancies.DeadlineError(
             f"the deadline {deadline.isoformat()} has passed (today is {today.isoformat()})",
             reason="passed",
+        )
+    first = _quiet(settings, zone, now).astimezone(zone)
+    if first.date() > deadline:
+        start = settings.quiet_hours_start.strftime("%H:%M")
+        end = settings.quiet_hours_end.strftime("%H:%M")
+        raise vacancies.DeadlineError(
+            f"the deadline {deadline.isoformat()} is today and no message may go out before it "
+            f"ends (quiet hours {start}-{end}, {zone.key}): give a later deadline",
+            reason="no_window",
         )
 
 
@@ -173,6 +188,43 @@ async def publish_vacancy_in(
     return added
 
 
+async def close_expired_vacancies(
+    db: Database,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    schools: dict[int, tuple[str, ZoneInfo]] | None = None,
+) -> int:
+    """Close every published vacancy whose deadline is before its school's local today (the
+    day after the deadline has begun there): its unsent messages are cancelled, and a tap on
+    "Saya berminat" is answered "closed". Returns how many were closed."""
+    zones = [zone, *(z for _, z in (schools or {}).values())]
+    latest_today = max(now.astimezone(z).date() for z in zones)
+    closed = 0
+    async with db.session() as s:
+        candidates = (
+            await s.execute(
+                select(Vacancy).where(
+                    Vacancy.status == "published", Vacancy.deadline < latest_today
+                )
+            )
+        ).scalars()
+        for vacancy in list(candidates):
+            here = (schools or {}).get(vacancy.school_id, (None, zone))[1]
+            if vacancy.deadline >= now.astimezone(here).date():
+                continue
+            cancelled = await vacancies.close(s, vacancy, reason=DEADLINE_PASSED)
+            closed += 1
+            log.info(
+                "vacancy %s closed: its deadline %s has passed (%d unsent messages cancelled)",
+                vacancy.id,
+                vacancy.deadline.isoformat(),
+                cancelled,
+            )
+        await s.commit()
+    return closed
+
+
 def _zone(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
     try:
         return ZoneInfo(name) if name else fallback
@@ -201,6 +253,8 @@ def reminder_offset(days: list[int], n: int) -> timedelta:
 class PlanResult:
     reminders: int = 0
     followups: int = 0
+    closed: int = 0  # vacancies closed at their deadline
+    errors: list[str] = field(default_factory=list)  # kinds whose planning failed this pass
 
 
 async def plan_reminders(
@@ -403,15 +457,17 @@ async def plan_due(
     zone: ZoneInfo,
     now: datetime,
 ) -> PlanResult | None:
-    """One planning pass (reminders + follow-ups) for every school of the deployment, under the
-    planner lock. None: another process holds the lock. `school_id`, `school_name` and `zone`
-    are the default school's (used for a school added after the pass read the list)."""
+    """One planning pass (vacancies past their deadline closed, reminders, follow-ups) for
+    every school of the deployment, under the planner lock. None: another process holds the
+    lock. `school_id`, `school_name` and `zone` are the default school's (used for a school
+    added after the pass read the list)."""
     async with planner_lock(db) as mine:
         if not mine:
             return None
         schools = await school_infos(db)
         schools[school_id] = (school_name, zone)
         result = PlanResult()
+        result.closed = await close_expired_vacancies(db, now=now, zone=zone, schools=schools)
         result.reminders = await plan_reminders(
             db,
             school_id=None,
@@ -437,6 +493,8 @@ async def plan_due(
 __all__ = [
     "PlanResult",
     "Vacancy",
+    "check_deadline",
+    "close_expired_vacancies",
     "in_quiet_hours",
     "next_allowed",
     "plan_due",
