@@ -286,3 +286,37 @@ def test_quiet_hours():
     assert next_allowed(at(23, 0), ZONE, start, end) == datetime(2026, 3, 3, 7, 0, tzinfo=ZONE)
     assert next_allowed(at(3, 0), ZONE, start, end) == datetime(2026, 3, 2, 7, 0, tzinfo=ZONE)
     assert next_allowed(at(12, 0), ZONE, start, end) == at(12, 0)
+
+
+async def test_a_failing_kind_does_not_stop_the_others(core, caplog):
+    """Reminders cannot be planned (a schedule the planner cannot read: settings built
+    without validation); follow-ups and vacancy closing still run, the failure is logged and
+    counted in the metrics."""
+    from bot import metrics
+
+    await person(core, "Ani", state=q_state("Ani"), in_progress=True, chat=41)
+    h, ch = await person(core, "Hadi", state={}, completed=[("mencari_kerja", T0)], chat=42)
+    async with core.db.session() as s:
+        (await s.get(Contact, ch)).state = done_state("Hadi Person", h)
+        await s.commit()
+    broken = core.settings.model_copy(update={"reminder_days": "3;7;14"})
+    errors_before = metrics.PLANNER_RUNS.get(kind="reminders", outcome="error")
+    ok_before = metrics.PLANNER_RUNS.get(kind="followups", outcome="ok")
+    with caplog.at_level("ERROR", logger="bot.outreach.planner"):
+        result = await plan_due(
+            core.db,
+            school_id=core.school.id,
+            school_name=core.school.name,
+            flow=core.flow,
+            settings=broken,
+            zone=ZONE,
+            now=T0 + timedelta(days=90),
+        )
+    assert result.errors == ["reminders"]
+    assert result.reminders == 0 and result.followups == 1
+    assert await rows(core, "followup") and not await rows(core, "reminder")
+    assert "planning of reminders failed" in caplog.text
+    assert metrics.PLANNER_RUNS.get(kind="reminders", outcome="error") == errors_before + 1
+    assert metrics.PLANNER_RUNS.get(kind="followups", outcome="ok") == ok_before + 1
+    # with a readable schedule the same pass plans the reminder too
+    assert (await plan(core, T0 + timedelta(days=90))).reminders == 1

@@ -9,6 +9,7 @@ from rich.table import Table
 from bot.cli import app
 from bot.cli.common import (
     console,
+    err_console,
     fail,
     load_settings,
     no_school_message,
@@ -91,6 +92,11 @@ def tick_cmd() -> None:
             f"Planned: {plan.reminders} reminders, {plan.followups} follow-ups, "
             f"{result.digests} weekly digests; {plan.closed} vacancies closed at their deadline."
         )
+        if plan.errors:
+            err_console.print(
+                f"[red]Planning failed for: {', '.join(plan.errors)} (see the log); the "
+                "other kinds were planned.[/red]"
+            )
     console.print(
         f"Dispatched: {d.sent} sent ({d.templated} as templates), {d.retried} to retry, "
         f"{d.failed} failed, {d.unreachable} unreachable, {d.cancelled} cancelled, "

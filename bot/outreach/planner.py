@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -35,6 +35,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from bot import metrics
 from conversations import engine
 from conversations.messages import Catalogue
 from conversations.questionnaire import Flow
@@ -247,6 +248,9 @@ def reminder_offset(days: list[int], n: int) -> timedelta:
         return timedelta(days=days[n - 1])
     step = days[-1] - days[-2] if len(days) > 1 else days[-1]
     return timedelta(days=days[-1] + step * (n - len(days)))
+
+
+RESULT_FIELD = {"vacancies": "closed", "reminders": "reminders", "followups": "followups"}
 
 
 @dataclass(slots=True)
@@ -467,26 +471,46 @@ async def plan_due(
         schools = await school_infos(db)
         schools[school_id] = (school_name, zone)
         result = PlanResult()
-        result.closed = await close_expired_vacancies(db, now=now, zone=zone, schools=schools)
-        result.reminders = await plan_reminders(
-            db,
-            school_id=None,
-            school_name=school_name,
-            flow=flow,
-            settings=settings,
-            zone=zone,
-            now=now,
-            schools=schools,
-        )
-        result.followups = await plan_followups(
-            db,
-            school_id=None,
-            cat=flow.catalogue,
-            settings=settings,
-            zone=zone,
-            now=now,
-            schools=schools,
-        )
+        # each kind on its own: one that fails (a bug, a setting it cannot read, the database
+        # refusing one statement) is logged and counted, and the others still run
+        kinds: list[tuple[str, Callable[[], Awaitable[int]]]] = [
+            ("vacancies", lambda: close_expired_vacancies(db, now=now, zone=zone, schools=schools)),
+            (
+                "reminders",
+                lambda: plan_reminders(
+                    db,
+                    school_id=None,
+                    school_name=school_name,
+                    flow=flow,
+                    settings=settings,
+                    zone=zone,
+                    now=now,
+                    schools=schools,
+                ),
+            ),
+            (
+                "followups",
+                lambda: plan_followups(
+                    db,
+                    school_id=None,
+                    cat=flow.catalogue,
+                    settings=settings,
+                    zone=zone,
+                    now=now,
+                    schools=schools,
+                ),
+            ),
+        ]
+        for kind, run in kinds:
+            try:
+                count = await run()
+            except Exception:
+                log.exception("outreach planning of %s failed; the other kinds go on", kind)
+                metrics.planned(kind, ok=False)
+                result.errors.append(kind)
+                continue
+            metrics.planned(kind, ok=True)
+            setattr(result, RESULT_FIELD[kind], count)
         return result
 
 
