@@ -3,8 +3,11 @@ argument (aware UTC), so tests drive the calendar.
 
 - `publish_vacancy`: the vacancy's recipients, one INSERT ... SELECT (storage/vacancies.py).
 - `plan_reminders`: linked alumni who have not finished the questionnaire, `reminder_days`
-  (default 3, 7, 14) after their last message, at most `reminder_max` per questionnaire pass.
-  Idempotency key `reminder:<contact>:<pass>:<n>`; the pass is the response being filled in.
+  (default 3, 7, 14) after their last message on any of their chats, at most `reminder_max`
+  per graduate and questionnaire pass, whatever the number of chats (Telegram and WhatsApp):
+  one chat is reminded, the one holding the unfinished response, else the most recently
+  active. Idempotency key `reminder:a<alumnus>:<pass>:<n>`; the pass is the response being
+  filled in.
 - `plan_followups`: alumni whose latest status is `mencari_kerja`, every `followup_days`
   (default 90) after that answer. Key `followup:<alumnus>:<response>:<period>`.
 - `close_expired_vacancies` (each planning pass): a published vacancy whose deadline is before
@@ -293,53 +296,70 @@ async def plan_reminders(
         return name, here, contexts[sid]
 
     scope = [] if school_id is None else [Alumnus.school_id == school_id]
+    # the graduate's last message on any of their chats: the reminder clock is per person
+    last_seen = func.max(func.coalesce(Contact.last_inbound_at, Contact.created_at))
     while True:
         async with db.session() as s:
-            rows = (
+            page = (
                 await s.execute(
-                    select(Contact, Alumnus)
-                    .join(Alumnus, Alumnus.id == Contact.alumnus_id)
+                    select(Alumnus.id, last_seen)
+                    .join(Contact, Contact.alumnus_id == Alumnus.id)
                     .where(
-                        Contact.id > after_id,
+                        Alumnus.id > after_id,
                         *scope,
-                        Contact.channel.in_(vacancies.OUTREACH_CHANNELS),
-                        Contact.unreachable_at.is_(None),
-                        Contact.refused_at.is_(None),
                         Alumnus.stopped_at.is_(None),
                         Alumnus.id.not_in(completed),
-                        func.coalesce(Contact.last_inbound_at, Contact.created_at) <= earliest,
                     )
-                    .order_by(Contact.id)
+                    .group_by(Alumnus.id)
+                    .having(last_seen <= earliest)
+                    .order_by(Alumnus.id)
                     .limit(PAGE)
                 )
             ).all()
-            if not rows:
+            if not page:
                 break
-            after_id = rows[-1][0].id
-            keys = [
-                k
-                for (k,) in (
-                    await s.execute(
-                        select(OutboxMessage.idempotency_key).where(
-                            OutboxMessage.purpose == "reminder",
-                            OutboxMessage.contact_id.in_([c.id for c, _ in rows]),
-                        )
+            after_id = page[-1][0]
+            anchors = {aid: aware(seen) for aid, seen in page}
+            ids = list(anchors)
+            alumni = {
+                a.id: a
+                for a in (await s.execute(select(Alumnus).where(Alumnus.id.in_(ids)))).scalars()
+            }
+            chats: dict[int, list[Contact]] = {}
+            for contact in (
+                await s.execute(
+                    select(Contact).where(
+                        Contact.alumnus_id.in_(ids),
+                        Contact.channel.in_(vacancies.OUTREACH_CHANNELS),
+                        Contact.unreachable_at.is_(None),
+                        Contact.refused_at.is_(None),
                     )
-                ).all()
-            ]
+                )
+            ).scalars():
+                if (contact.state or {}).get("stage") in ("vacancies", "q"):
+                    chats.setdefault(contact.alumnus_id, []).append(contact)
+            sent: dict[int, list[str]] = {}
+            for aid, key in (
+                await s.execute(
+                    select(OutboxMessage.alumnus_id, OutboxMessage.idempotency_key).where(
+                        OutboxMessage.purpose == "reminder", OutboxMessage.alumnus_id.in_(ids)
+                    )
+                )
+            ).all():
+                sent.setdefault(aid, []).append(key)
             new_rows = []
-            for contact, alumnus in rows:
-                state = contact.state or {}
-                if state.get("stage") not in ("vacancies", "q"):
+            for aid, anchor in anchors.items():
+                alumnus, candidates = alumni.get(aid), chats.get(aid)
+                if alumnus is None or not candidates:
                     continue
+                contact = reminder_chat(candidates)
                 pass_id = contact.response_id or 0
-                prefix = f"reminder:{contact.id}:{pass_id}:"
-                n = sum(1 for k in keys if k.startswith(prefix)) + 1
-                if n > cap:
+                # every reminder this graduate got in this pass, on any chat (rows planned
+                # before reminders were per graduate carry the chat's id instead: counted too)
+                n = sum(1 for k in sent.get(aid, []) if _reminder_pass(k) == pass_id) + 1
+                if n > cap or anchor + reminder_offset(days, n) > now:
                     continue
-                anchor = aware(contact.last_inbound_at) or aware(contact.created_at)
-                if anchor + reminder_offset(days, n) > now:
-                    continue
+                state = contact.state or {}
                 lang = state.get("lang") or contact.language
                 name, here, ctx = school_of(alumnus.school_id)
                 prompt = engine.current_prompt(flow, state, ctx)
@@ -347,7 +367,7 @@ async def plan_reminders(
                 new_rows.append(
                     _person_row(
                         "reminder",
-                        f"{prefix}{n}",
+                        f"reminder:a{aid}:{pass_id}:{n}",
                         alumnus,
                         contact,
                         payload,
@@ -358,6 +378,28 @@ async def plan_reminders(
             added += await outbox.enqueue(s, new_rows)
             await s.commit()
     return added
+
+
+def reminder_chat(contacts: list[Contact]) -> Contact:
+    """The chat to remind a graduate on: the one holding their unfinished response, else the
+    most recently active one (last message, else when it was created)."""
+    from bot.outreach.messages import aware
+
+    def rank(c: Contact) -> tuple:
+        seen = aware(c.last_inbound_at) or aware(c.created_at)
+        return (c.response_id is not None, seen, c.id)
+
+    return max(contacts, key=rank)
+
+
+def _reminder_pass(key: str) -> int | None:
+    """The pass (response id, 0 = none yet) of a reminder key: `reminder:a<alumnus>:<pass>:<n>`
+    (and the older per-chat `reminder:<contact>:<pass>:<n>`)."""
+    parts = key.split(":")
+    try:
+        return int(parts[2])
+    except (IndexError, ValueError):
+        return None
 
 
 def _person_row(
