@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.outreach.planner import check_deadline, publish_vacancy_in
 from conversations.answers import norm, parse_date
+from conversations.messages import Catalogue
 from conversations.types import Inbound, InputKind, Reply
 from storage import staff as staff_store
 from storage import vacancies
@@ -144,7 +145,11 @@ class VacancyHooks:
         if not people:
             return self.t(contact, "staff.interested.none", id=vacancy.id)
         lines = [self.t(contact, "staff.interested.header", id=vacancy.id, count=len(people))]
-        lines += [f"• {p.name} — {p.kelas} ({p.jurusan}) — {p.reach}" for p in people]
+        lang = self.lang(contact)
+        lines += [
+            f"• {p.name} — {p.kelas} ({p.jurusan}) — {reach_text(p, self.cat, lang)}"
+            for p in people
+        ]
         return "\n".join(lines)
 
     # -- /lowongan --
@@ -328,6 +333,24 @@ class VacancyHooks:
             vacancy = await vacancies.get_vacancy(session, int(draft["id"]), member.school_id)
             if vacancy is not None:
                 await vacancies.delete_draft(session, vacancy)
+
+
+def reach_text(person: vacancies.Interested, cat: Catalogue, lang: str) -> str:
+    """How staff can reach an interested graduate, in the staff member's language: their
+    WhatsApp number (wa.me link), their Telegram @username (t.me link) or, without one, a note
+    that the bot is the only way; and the roster's phone number when it adds one."""
+    parts = []
+    if person.channel == "whatsapp" and person.address:
+        parts.append(cat.t("staff.interested.reach.whatsapp", lang, number=person.address))
+    elif person.channel == "telegram" and person.username:
+        parts.append(cat.t("staff.interested.reach.telegram", lang, username=person.username))
+    elif person.channel == "telegram" and not person.phone:
+        parts.append(cat.t("staff.interested.reach.telegram_bot_only", lang))
+    elif person.channel == "telegram":
+        parts.append(cat.t("staff.interested.reach.telegram_no_username", lang))
+    if person.phone and person.phone != person.address:
+        parts.append(cat.t("staff.interested.reach.phone", lang, phone=person.phone))
+    return "; ".join(parts) or cat.t("staff.interested.reach.none", lang)
 
 
 def install(core: Any, **kwargs: Any) -> VacancyHooks:

@@ -408,12 +408,16 @@ async def record_interest(
 
 @dataclass(frozen=True, slots=True)
 class Interested:
+    """One graduate who tapped "Saya berminat", with what staff need to reach them (worded
+    for staff by `bot.vacancy_hooks.reach_text`, in their language)."""
+
     name: str
     kelas: str
     jurusan: str
-    channel: str | None
-    reach: str  # how to reach them: "wa.me/62..." / "telegram chat 123" / phone
-    phone: str | None
+    channel: str | None  # the chat they tapped from: telegram | whatsapp (None: unlinked since)
+    address: str | None  # its WhatsApp number (Telegram chat ids are of no use to staff)
+    username: str | None  # the Telegram @username, when they have one
+    phone: str | None  # the roster's phone number
     at: datetime
 
 
@@ -425,7 +429,10 @@ async def interested(
     query = (
         select(VacancyInterest, Alumnus, Contact)
         .join(Alumnus, Alumnus.id == VacancyInterest.alumnus_id)
-        .outerjoin(Contact, Contact.id == VacancyInterest.contact_id)
+        .outerjoin(
+            Contact,
+            (Contact.id == VacancyInterest.contact_id) & (Contact.alumnus_id == Alumnus.id),
+        )
         .where(VacancyInterest.vacancy_id == vacancy_id)
         .order_by(Alumnus.kelas, Alumnus.name)
     )
@@ -433,26 +440,16 @@ async def interested(
         ids = school_ids if isinstance(school_ids, list) else [school_ids]
         query = query.where(Alumnus.school_id.in_(ids))
     rows = (await session.execute(query)).all()
-    out = []
-    for interest, alumnus, contact in rows:
-        channel = contact.channel if contact else None
-        if channel == "whatsapp":
-            reach = f"WhatsApp +{contact.address}"
-        elif channel == "telegram":
-            reach = f"Telegram chat {contact.address}"
-        else:
-            reach = "-"
-        if alumnus.phone and channel != "whatsapp":
-            reach += f"; HP +{alumnus.phone}"
-        out.append(
-            Interested(
-                name=alumnus.name,
-                kelas=alumnus.kelas,
-                jurusan=alumnus.jurusan,
-                channel=channel,
-                reach=reach,
-                phone=alumnus.phone,
-                at=interest.at,
-            )
+    return [
+        Interested(
+            name=alumnus.name,
+            kelas=alumnus.kelas,
+            jurusan=alumnus.jurusan,
+            channel=contact.channel if contact else None,
+            address=contact.address if contact and contact.channel == "whatsapp" else None,
+            username=contact.username if contact and contact.channel == "telegram" else None,
+            phone=alumnus.phone,
+            at=interest.at,
         )
-    return out
+        for interest, alumnus, contact in rows
+    ]

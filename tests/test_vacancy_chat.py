@@ -178,3 +178,73 @@ async def test_empty_majors_are_asked_again(core, nothing):
     assert (await draft(core))["step"] == "majors"
     assert "Lokasi" in await say(core, "semua")
     assert (await draft(core))["majors"] == ["*"]
+
+
+async def test_peminat_tells_staff_how_to_reach_each_graduate_in_their_language(core):
+    await up_to_confirm(core)
+    await say(core, "YA")
+    async with core.db.session() as s:
+        (vacancy_id,) = (await s.execute(select(Vacancy.id))).scalars().all()
+        alumni = {a.name: a for a in (await s.execute(select(Alumnus))).scalars()}
+        alumni["Adi Saputra"].phone = None  # no phone number in the roster
+        await s.commit()
+    ani, adi = alumni["Ani Suryani"], alumni["Adi Saputra"]
+    for alumnus, username in ((ani, "ani_s"), (adi, None)):
+        outcome = await core.service.handle(
+            Inbound(
+                "telegram",
+                f"5{alumnus.id}",
+                InputKind.ACTION,
+                value=f"interest:{vacancy_id}",
+                username=username,
+            )
+        )
+        assert "sudah kami catat" in outcome.replies[0].text
+    listing = await say(core, f"/peminat {vacancy_id}")
+    assert f"Ani Suryani — XII TKJ 1 (TKJ) — Telegram t.me/ani_s; HP +{ani.phone}" in listing
+    assert (
+        "Adi Saputra — XII TKJ 1 (TKJ) — Telegram tanpa username dan tanpa nomor HP: "
+        "hanya dapat dihubungi lewat bot ini"
+    ) in listing
+    assert f"5{adi.id}" not in listing and "chat" not in listing.lower()
+
+    # an English-speaking staff member reads the same in English
+    async with core.db.session() as s:
+        await staff_store.add_staff(s, core.school.id, role="bkk", name="Ms Lee", telegram_id="778")
+    outcome = await core.service.handle(
+        Inbound(
+            "telegram", "778", InputKind.TEXT, text=f"/peminat {vacancy_id}", language_hint="en"
+        )
+    )
+    english = outcome.replies[0].text
+    assert "Telegram t.me/ani_s; phone +" in english
+    assert "Telegram without a username or phone number: reachable only through this bot" in english
+
+
+def test_reach_text_for_every_kind_of_chat():
+    from bot.vacancy_hooks import reach_text
+    from conversations.messages import catalogue
+
+    cat = catalogue()
+
+    def person(channel, address=None, username=None, phone=None):
+        return vacancies.Interested(
+            "N", "K", "J", channel, address, username, phone, datetime(2026, 1, 1, tzinfo=UTC)
+        )
+
+    cases = [
+        (person("whatsapp", "628111"), "WhatsApp wa.me/628111"),
+        (person("whatsapp", "628111", phone="628111"), "WhatsApp wa.me/628111"),
+        (person("whatsapp", "628111", phone="628222"), "WhatsApp wa.me/628111; HP +628222"),
+        (person("telegram", username="x_y"), "Telegram t.me/x_y"),
+        (person("telegram", phone="628333"), "Telegram (tanpa username); HP +628333"),
+        (
+            person("telegram"),
+            "Telegram tanpa username dan tanpa nomor HP: hanya dapat dihubungi lewat bot ini",
+        ),
+        (person(None, phone="628444"), "HP +628444"),
+        (person(None), "tidak ada chat tersambung"),
+    ]
+    for p, want in cases:
+        assert reach_text(p, cat, "id") == want
+    assert reach_text(person(None), cat, "en") == "no linked chat"

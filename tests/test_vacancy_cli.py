@@ -96,3 +96,40 @@ def test_unknown_major_with_publish_saves_nothing(env):
     result = add(env, "--publish", majors="TKJ,MESIN")
     assert result.exit_code == 1 and "MESIN" in flat(result.output)
     assert counts(env) == (0, 0)
+
+
+def test_interested_shows_how_to_reach_each_graduate(env):
+    assert add(env, majors="TKJ").exit_code == 0
+
+    async def seed():
+        from storage.models import Alumnus, Contact, VacancyInterest
+
+        db = Database(env["DATABASE_URL"])
+        try:
+            async with db.session() as s:
+                ani, adi = (await s.execute(select(Alumnus).order_by(Alumnus.name))).scalars()
+                adi.phone = None
+                for alumnus, username in ((ani, "ani_s"), (adi, None)):
+                    contact = Contact(
+                        channel="telegram",
+                        address=f"20{alumnus.id}",
+                        alumnus_id=alumnus.id,
+                        username=username,
+                    )
+                    s.add(contact)
+                    await s.flush()
+                    s.add(
+                        VacancyInterest(vacancy_id=1, alumnus_id=alumnus.id, contact_id=contact.id)
+                    )
+                await s.commit()
+                return ani.phone
+        finally:
+            await db.dispose()
+
+    phone = asyncio.run(seed())
+    result = jejak(env, "vacancy", "interested", "1")
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    assert f"Telegram t.me/ani_s; phone +{phone}" in out
+    assert "Telegram without a username or phone number: reachable only through this bot" in out
+    assert "Telegram chat" not in out and "2 interested" in out

@@ -12,6 +12,7 @@ from rich.table import Table
 from bot.cli import app
 from bot.cli.common import console, fail, load_settings, open_with_school, run, school_option
 from bot.outreach.planner import publish_vacancy, publish_vacancy_in
+from bot.vacancy_hooks import reach_text
 from conversations.messages import catalogue
 from storage import vacancies
 from storage.models import utcnow
@@ -240,10 +241,15 @@ def interested_cmd(
     people = run(go)
     if people is None:
         raise fail(f"No vacancy #{vacancy_id}.")
+    cat = catalogue()
     table = Table("Name", "Class", "Major", "Channel", "Reach")
     for p in people:
         table.add_row(
-            escape(p.name), escape(p.kelas), escape(p.jurusan), p.channel or "-", escape(p.reach)
+            escape(p.name),
+            escape(p.kelas),
+            escape(p.jurusan),
+            p.channel or "-",
+            escape(reach_text(p, cat, "en")),
         )
     console.print(table)
     console.print(f"{len(people)} interested.")
