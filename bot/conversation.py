@@ -298,7 +298,9 @@ class ConversationService:
         contact, created = await queries.get_or_create_contact(
             session, inbound.channel, inbound.address, lang
         )
+        remember_username(contact, inbound)
         outcome = await self._step(session, contact, inbound)
+        remember_username(contact, inbound)  # linked or unlinked (/hapus) by this message
         contact.last_inbound_at = contact.updated_at = utcnow()
         await queries.save_contact(session, contact)  # one UPDATE, with the new state
         return outcome
@@ -517,6 +519,10 @@ class ConversationService:
                 outreach=t("data.off", lang) if alumnus.stopped_at else t("data.on", lang),
             )
         )
+        usernames = await queries.usernames_of(session, alumnus.id, contact)
+        if usernames:
+            handles = ", ".join(f"@{u}" for u in usernames)
+            lines.append(t("data.username", lang, usernames=handles))
         current = await queries.latest_completed(session, alumnus.id)
         if current is not None:
             zone = self.context_of(alumnus.school_id).zone
@@ -573,6 +579,14 @@ class ConversationService:
         card = (contact.state or {}).get("alumnus") or {}
         ctx = self.context_of(card.get("school_id") if isinstance(card, dict) else None)
         return engine.current_prompt(self.flow, contact.state or {}, ctx)
+
+
+def remember_username(contact: Contact, inbound: Inbound) -> None:
+    """The Telegram @username, for BKK staff to reach a graduate interested in a vacancy
+    (t.me/<username>): kept only while the chat is linked to a graduate, as Telegram reports
+    it with each message (a name the person removed is removed here too)."""
+    if inbound.channel == "telegram":
+        contact.username = inbound.username if contact.alumnus_id is not None else None
 
 
 def is_text_command(inbound: Inbound, *names: str) -> bool:

@@ -12,6 +12,8 @@ reports the same outbox figures and Prometheus can take them from any of them.
                                                  needs_template | failed
     jejak_send_seconds{channel}                  histogram of one send attempt (HTTP call)
     jejak_rate_limited_total{channel}            429 / throughput answers from the platform
+    jejak_planner_runs_total{kind, outcome}      planning passes per kind (vacancies closed at
+                                                 their deadline, reminders, followups): ok | error
     jejak_outbox_messages{status}                gauge, from the database
     jejak_outbox_oldest_pending_seconds          gauge: how late the most overdue pending row is
     jejak_process_start_time_seconds             gauge
@@ -208,6 +210,12 @@ RATE_LIMITED = REGISTRY.counter(
     "Too-many-requests answers (HTTP 429, WhatsApp throughput codes) seen from a platform.",
     ("channel",),
 )
+PLANNER_RUNS = REGISTRY.counter(
+    "jejak_planner_runs_total",
+    "Outreach planning runs by kind (vacancies, reminders, followups) and outcome (ok, error); "
+    "a failing kind does not stop the others.",
+    ("kind", "outcome"),
+)
 
 
 def update_handled(channel: str, outcome: str) -> None:
@@ -220,6 +228,10 @@ def send_attempt(channel: str, seconds: float, result: str, error_code: str | No
     SENDS.inc(channel=channel, result=result)
     if error_code is not None and str(error_code) in RATE_LIMIT_CODES:
         RATE_LIMITED.inc(channel=channel)
+
+
+def planned(kind: str, *, ok: bool) -> None:
+    PLANNER_RUNS.inc(kind=kind, outcome="ok" if ok else "error")
 
 
 def completion(channel: str) -> None:

@@ -5,6 +5,7 @@ Every setting is documented in README.md and `.env.example`; keep the three in s
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import time
 from functools import lru_cache
@@ -171,6 +172,16 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("reminder_days")
+    @classmethod
+    def _reminder_days(cls, value: str) -> str:
+        """Whole days after the last message, each later than the one before: "3,7,14" or
+        "3, 7, 14". Checked here, at start-up: a value the planner cannot read would otherwise
+        stop every reminder at each planning pass."""
+        if not value.strip():
+            return "3,7,14"
+        return ",".join(str(d) for d in parse_reminder_days(value))
+
     @field_validator("default_language")
     @classmethod
     def _known_language(cls, value: str) -> str:
@@ -184,18 +195,30 @@ class Settings(BaseSettings):
 
     @property
     def reminder_schedule(self) -> list[int]:
-        return [int(x) for x in self.reminder_days.split(",") if x.strip()]
+        return parse_reminder_days(self.reminder_days)
 
     def token(self, name: str) -> str | None:
         value = getattr(self, name)
         return value.get_secret_value() if value is not None else None
 
 
-def reminder_days_valid(value: str) -> bool:
-    try:
-        return all(int(x) > 0 for x in value.split(",") if x.strip())
-    except ValueError:
-        return False
+def parse_reminder_days(value: str) -> list[int]:
+    """ "3,7,14" / "3, 7, 14" -> [3, 7, 14]; anything else (a word, another separator, zero,
+    a day not after the previous one) raises ValueError naming REMINDER_DAYS."""
+    example = "e.g. 3,7,14 (a reminder 3, 7 and 14 days after the person's last message)"
+    parts = [p.strip() for p in value.split(",")]
+    if not all(p.isascii() and p.isdigit() for p in parts):
+        raise ValueError(
+            f"REMINDER_DAYS must be whole numbers of days separated by commas, {example}; "
+            f"got {value!r}"
+        )
+    days = [int(p) for p in parts]
+    if days[0] < 1 or any(b <= a for a, b in itertools.pairwise(days)):
+        raise ValueError(
+            f"REMINDER_DAYS must be at least 1 and each day later than the one before, "
+            f"{example}; got {value!r}"
+        )
+    return days
 
 
 Settings.model_fields["reminder_days"].description = "comma-separated days, e.g. 3,7,14"

@@ -1,11 +1,15 @@
 """Chat hooks for vacancies (installed with `install(core)`; see ConversationService.add_hook).
 
 - The "Saya berminat" button: an ACTION `interest:<vacancy id>` (Telegram callback data and
-  WhatsApp reply id `a:interest:<id>`) records a VacancyInterest (once per person) and confirms.
+  WhatsApp reply id `a:interest:<id>`) records a VacancyInterest (once per person) and confirms;
+  a tap on a closed vacancy, or after its deadline (the graduate's school's local date), is
+  answered "closed" and not recorded.
 - Staff only (storage.staff.find_staff, roles admin/bkk): `/peminat ID` lists who is interested;
   `/lowongan` is a short guided conversation (company, position, majors, location, deadline,
   how to apply, confirm) that creates and publishes a vacancy. Its progress lives in the staff
-  member's contact state under "staff_vacancy"; BATAL/CANCEL stops it.
+  member's contact state under "staff_vacancy"; BATAL/CANCEL stops it. Nothing is saved before
+  the confirming YA: then the vacancy is created and published in one savepoint, so a refusal
+  (the deadline passed while the draft waited: back to the deadline step) leaves nothing.
 
 These two commands are a hook of their own beside the staff router (bot/staff.py) and follow its
 rule: to an alumnus or an unknown chat they do not exist (the questionnaire answers instead); a
@@ -26,8 +30,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.outreach.planner import publish_vacancy_in
+from bot.outreach.planner import check_deadline, publish_vacancy_in
 from conversations.answers import norm, parse_date
+from conversations.messages import Catalogue
 from conversations.types import Inbound, InputKind, Reply
 from storage import staff as staff_store
 from storage import vacancies
@@ -47,10 +52,13 @@ class VacancyHooks:
         self.clock = clock
 
     def zone_of(self, member: Staff) -> ZoneInfo:
+        return self.zone_of_school(member.school_id)
+
+    def zone_of_school(self, school_id: int) -> ZoneInfo:
         schools = getattr(self.core, "schools", None)
-        if schools is None or member.school_id == self.core.school.id:
+        if schools is None or school_id == self.core.school.id:
             return self.zone
-        return schools.get(member.school_id).zone
+        return schools.get(school_id).zone
 
     def lang(self, contact: Contact) -> str:
         return (contact.state or {}).get("lang") or contact.language or "id"
@@ -104,6 +112,19 @@ class VacancyHooks:
             session, vacancy
         ):  # not a vacancy sent to this graduate's school (a forged button)
             return [Reply(self.t(contact, "outreach.interest_closed"))]
+        today = self.clock().astimezone(self.zone_of_school(alumnus.school_id)).date()
+        if vacancy.deadline < today:  # past its deadline (the planner closes it soon)
+            return [
+                Reply(
+                    self.t(
+                        contact,
+                        "outreach.interest_expired",
+                        position=vacancy.position,
+                        company=vacancy.company,
+                        deadline=vacancy.deadline.strftime("%d-%m-%Y"),
+                    )
+                )
+            ]
         new = await vacancies.record_interest(
             session, vacancy_id, contact.alumnus_id, contact.id, self.clock()
         )
@@ -124,7 +145,11 @@ class VacancyHooks:
         if not people:
             return self.t(contact, "staff.interested.none", id=vacancy.id)
         lines = [self.t(contact, "staff.interested.header", id=vacancy.id, count=len(people))]
-        lines += [f"• {p.name} — {p.kelas} ({p.jurusan}) — {p.reach}" for p in people]
+        lang = self.lang(contact)
+        lines += [
+            f"• {p.name} — {p.kelas} ({p.jurusan}) — {reach_text(p, self.cat, lang)}"
+            for p in people
+        ]
         return "\n".join(lines)
 
     # -- /lowongan --
@@ -145,8 +170,9 @@ class VacancyHooks:
         targets = await staff_store.covered_school_ids(session, member)
         scope = targets if member.role == "regional" else school_id
         if norm(text) in ("batal", "cancel"):
+            await self._discard_legacy(session, draft, member)
             self._set_draft(contact, None)
-            return [Reply(self.t(contact, "staff.vacancy.cancelled", id="-"))]
+            return [Reply(self.t(contact, "staff.vacancy.cancelled"))]
         say: str
         if step == "company":
             draft["company"], draft["step"] = text[:200], "position"
@@ -156,10 +182,15 @@ class VacancyHooks:
             known = ", ".join(await vacancies.known_majors(session, scope))
             say = self.t(contact, "staff.vacancy.ask_majors", known=known)
         elif step == "majors":
-            majors = vacancies.parse_majors(text)
-            bad = await vacancies.check_majors(session, scope, majors)
             known = ", ".join(await vacancies.known_majors(session, scope))
-            if bad:
+            try:
+                majors = vacancies.parse_majors(text)
+            except vacancies.VacancyError:  # "," or the like: nothing named, not "every major"
+                majors = []
+            bad = await vacancies.check_majors(session, scope, majors) if majors else []
+            if not majors:
+                say = self.t(contact, "staff.vacancy.no_majors", known=known)
+            elif bad:
                 say = self.t(contact, "staff.vacancy.bad_majors", bad=", ".join(bad), known=known)
             else:
                 draft["majors"], draft["step"] = majors, "location"
@@ -169,41 +200,92 @@ class VacancyHooks:
             say = self.t(contact, "staff.vacancy.ask_deadline")
         elif step == "deadline":
             deadline = parse_date(text)
-            today = self.clock().astimezone(self.zone_of(member)).date()
-            if deadline is None or deadline < today:
-                say = self.t(contact, "staff.vacancy.bad_deadline")
+            problem = None if deadline is None else self._deadline_problem(deadline, member)
+            if deadline is None or problem is not None:
+                say = self._deadline_text(contact, problem or "passed")
+            elif "apply_info" in draft:  # back here from the confirm step: confirm again
+                draft["deadline"] = deadline.isoformat()
+                say = await self._confirm(session, contact, draft, member, targets)
             else:
                 draft["deadline"], draft["step"] = deadline.isoformat(), "apply_info"
                 say = self.t(contact, "staff.vacancy.ask_apply")
         elif step == "apply_info":
+            # nothing is saved before YA: the count is of the vacancy as it would be
             draft["apply_info"] = None if text.strip() in ("-", "") else text[:1000]
-            vacancy = await self._create(
-                session, draft, member, targets if member.role == "regional" else None
-            )
-            draft["id"], draft["step"] = vacancy.id, "confirm"
-            count = await vacancies.count_targets(session, vacancy)
-            summary = f"#{vacancy.id} {vacancy.position} — {vacancy.company}, {vacancy.location}"
-            say = self.t(contact, "staff.vacancy.confirm", summary=summary, count=count)
+            say = await self._confirm(session, contact, draft, member, targets)
         else:  # confirm
-            if norm(text) in ("ya", "yes", "y", "iya", "kirim"):
-                added = await publish_vacancy_in(
-                    session,
-                    int(draft["id"]),
-                    school_id=school_id,
-                    school_name=self._school_name(member),
-                    cat=self.cat,
-                    settings=self.core.settings,
-                    zone=self.zone_of(member),
-                    now=self.clock(),
-                )
+            if norm(text) not in ("ya", "yes", "y", "iya", "kirim"):
+                await self._discard_legacy(session, draft, member)
                 self._set_draft(contact, None)
-                return [
-                    Reply(self.t(contact, "staff.vacancy.published", id=draft["id"], count=added))
-                ]
+                return [Reply(self.t(contact, "staff.vacancy.cancelled"))]
+            try:
+                # the vacancy and its queued messages are saved together or not at all
+                async with session.begin_nested():
+                    vacancy = await self._saved(session, draft, member, targets)
+                    added = await publish_vacancy_in(
+                        session,
+                        vacancy.id,
+                        school_id=school_id,
+                        school_name=self._school_name(member),
+                        cat=self.cat,
+                        settings=self.core.settings,
+                        zone=self.zone_of(member),
+                        now=self.clock(),
+                    )
+            except vacancies.DeadlineError as exc:
+                # the deadline passed (or its last send window closed) while the draft waited
+                # for YA: ask for the deadline again; everything else is kept
+                await self._discard_legacy(session, draft, member)
+                draft.pop("id", None)
+                draft.pop("deadline", None)
+                draft["step"] = "deadline"
+                self._set_draft(contact, draft)
+                return [Reply(self._deadline_text(contact, exc.reason))]
             self._set_draft(contact, None)
-            return [Reply(self.t(contact, "staff.vacancy.cancelled", id=draft.get("id", "-")))]
+            return [Reply(self.t(contact, "staff.vacancy.published", id=vacancy.id, count=added))]
         self._set_draft(contact, draft)
         return [Reply(say)]
+
+    async def _confirm(
+        self,
+        session: AsyncSession,
+        contact: Contact,
+        draft: dict,
+        member: Staff,
+        targets: list[int],
+    ) -> str:
+        draft["step"] = "confirm"
+        count = await vacancies.count_targets(
+            session,
+            self._unsaved(draft, member),
+            school_ids=targets if member.role == "regional" else [member.school_id],
+        )
+        summary = f"{draft['position']} — {draft['company']}, {draft['location']}"
+        return self.t(contact, "staff.vacancy.confirm", summary=summary, count=count)
+
+    def _deadline_problem(self, deadline: date, member: Staff) -> str | None:
+        """Why this deadline cannot be published now ("passed", "no_window"), or None."""
+        try:
+            check_deadline(
+                deadline,
+                now=self.clock(),
+                zone=self.zone_of(member),
+                settings=self.core.settings,
+            )
+        except vacancies.DeadlineError as exc:
+            return exc.reason
+        return None
+
+    def _deadline_text(self, contact: Contact, reason: str) -> str:
+        if reason == "no_window":
+            settings = self.core.settings
+            return self.t(
+                contact,
+                "staff.vacancy.deadline_no_window",
+                start=settings.quiet_hours_start.strftime("%H:%M"),
+                end=settings.quiet_hours_end.strftime("%H:%M"),
+            )
+        return self.t(contact, "staff.vacancy.bad_deadline")
 
     def _school_name(self, member: Staff) -> str:
         schools = getattr(self.core, "schools", None)
@@ -211,9 +293,26 @@ class VacancyHooks:
             return self.core.school.name
         return schools.get(member.school_id).name
 
-    async def _create(
-        self, session: AsyncSession, draft: dict, member: Staff, targets: list[int] | None
+    def _unsaved(self, draft: dict, member: Staff) -> Vacancy:
+        """The draft as a Vacancy that is not added to the session (to count its recipients)."""
+        return Vacancy(
+            school_id=member.school_id,
+            company=draft["company"],
+            position=draft["position"],
+            majors=draft["majors"],
+            location=draft["location"],
+            deadline=date.fromisoformat(draft["deadline"]),
+        )
+
+    async def _saved(
+        self, session: AsyncSession, draft: dict, member: Staff, targets: list[int]
     ) -> Vacancy:
+        """The vacancy to publish: created now (a draft from before this version already
+        has one: its id)."""
+        if draft.get("id"):
+            vacancy = await vacancies.get_vacancy(session, int(draft["id"]), member.school_id)
+            if vacancy is not None:
+                return vacancy
         return await vacancies.create_vacancy(
             session,
             member.school_id,
@@ -224,8 +323,34 @@ class VacancyHooks:
             deadline=date.fromisoformat(draft["deadline"]),
             apply_info=draft.get("apply_info"),
             created_by=draft.get("by"),
-            target_schools=targets,
+            target_schools=targets if member.role == "regional" else None,
         )
+
+    async def _discard_legacy(self, session: AsyncSession, draft: dict, member: Staff) -> None:
+        """A conversation begun before this version saved its draft at the confirm step:
+        cancelling it deletes that draft (it was never published)."""
+        if draft.get("id"):
+            vacancy = await vacancies.get_vacancy(session, int(draft["id"]), member.school_id)
+            if vacancy is not None:
+                await vacancies.delete_draft(session, vacancy)
+
+
+def reach_text(person: vacancies.Interested, cat: Catalogue, lang: str) -> str:
+    """How staff can reach an interested graduate, in the staff member's language: their
+    WhatsApp number (wa.me link), their Telegram @username (t.me link) or, without one, a note
+    that the bot is the only way; and the roster's phone number when it adds one."""
+    parts = []
+    if person.channel == "whatsapp" and person.address:
+        parts.append(cat.t("staff.interested.reach.whatsapp", lang, number=person.address))
+    elif person.channel == "telegram" and person.username:
+        parts.append(cat.t("staff.interested.reach.telegram", lang, username=person.username))
+    elif person.channel == "telegram" and not person.phone:
+        parts.append(cat.t("staff.interested.reach.telegram_bot_only", lang))
+    elif person.channel == "telegram":
+        parts.append(cat.t("staff.interested.reach.telegram_no_username", lang))
+    if person.phone and person.phone != person.address:
+        parts.append(cat.t("staff.interested.reach.phone", lang, phone=person.phone))
+    return "; ".join(parts) or cat.t("staff.interested.reach.none", lang)
 
 
 def install(core: Any, **kwargs: Any) -> VacancyHooks:

@@ -31,6 +31,7 @@ class Inbound:
     external_id: str | None = None  # update_id / wamid, for idempotency
     language_hint: str | None = None  # e.g. Telegram's user.language_code
     display_name: str | None = None
+    username: str | None = None  # Telegram @username (without "@"), when the person has one
     message_ref: str | None = None  # channel message id of the tapped message (to edit it)
 
 

@@ -101,6 +101,10 @@ class Contact(SQLModel, table=True):
     unreachable_reason: str | None = Field(default=None, max_length=200)
     last_inbound_at: datetime | None = None  # WhatsApp 24-hour window; reminders
     last_outbound_at: datetime | None = None
+    # Telegram @username (without "@") while the chat is linked to a graduate, so BKK staff can
+    # reach someone interested in a vacancy (t.me/<username>); personal data: in /data,
+    # cleared by /hapus and when the chat is no longer linked
+    username: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

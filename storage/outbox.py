@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select, update
@@ -189,6 +189,7 @@ class RowFacts:
     unreachable_at: datetime | None
     stopped_at: datetime | None
     vacancy_status: str | None
+    vacancy_deadline: date | None = None
 
 
 _T = OutboxMessage.__table__
@@ -209,6 +210,7 @@ _BEGIN_SEND = (
         select(_CI.c.unreachable_at).where(_CI.c.id == _T.c.contact_id).scalar_subquery(),
         select(_AI.c.stopped_at).where(_AI.c.id == _T.c.alumnus_id).scalar_subquery(),
         select(_VI.c.status).where(_VI.c.id == bindparam("b_vacancy_id")).scalar_subquery(),
+        select(_VI.c.deadline).where(_VI.c.id == bindparam("b_vacancy_id")).scalar_subquery(),
     )
 )
 _SENT = (
@@ -493,6 +495,22 @@ async def counts(session: AsyncSession, *, purpose: str | None = None) -> dict[s
     for p, s, n in (await session.execute(query)).all():
         out.setdefault(p, {})[s] = n
     return out
+
+
+async def cancelled_reasons(
+    session: AsyncSession, *, school_id: int | None = None
+) -> list[tuple[str, str, int]]:
+    """(purpose, reason, n) of the cancelled rows: why they were not sent (STOP, vacancy
+    closed, vacancy deadline passed, ...)."""
+    query = (
+        select(OutboxMessage.purpose, OutboxMessage.last_error, func.count())
+        .where(OutboxMessage.status == "cancelled")
+        .group_by(OutboxMessage.purpose, OutboxMessage.last_error)
+        .order_by(OutboxMessage.purpose, func.count().desc())
+    )
+    if school_id is not None:
+        query = query.where(OutboxMessage.school_id == school_id)
+    return [(p, r or "-", n) for p, r, n in (await session.execute(query)).all()]
 
 
 async def next_due(session: AsyncSession, channels: Iterable[str]) -> datetime | None:

@@ -160,6 +160,7 @@ _SAVED_CONTACT_COLUMNS = (
     "response_id",
     "refused_at",
     "last_inbound_at",
+    "username",
     "updated_at",
 )
 
@@ -488,6 +489,19 @@ async def count_completed(session: AsyncSession, alumnus_id: int) -> int:
     ).scalar_one()
 
 
+async def usernames_of(session: AsyncSession, alumnus_id: int, current: Contact) -> list[str]:
+    """The Telegram usernames kept on the graduate's chats (`current` as it is in memory)."""
+    rows = await session.execute(
+        select(Contact.username).where(
+            Contact.alumnus_id == alumnus_id,
+            Contact.username.is_not(None),
+            Contact.id != current.id,
+        )
+    )
+    names = [current.username] if current.username else []
+    return list(dict.fromkeys(names + [u for (u,) in rows if u]))
+
+
 async def delete_person_data(session: AsyncSession, alumnus: Alumnus) -> None:
     """/hapus: answers, responses, consents and chat links of one graduate (roster row stays)."""
     response_ids = select(Response.id).where(Response.alumnus_id == alumnus.id)
@@ -496,7 +510,7 @@ async def delete_person_data(session: AsyncSession, alumnus: Alumnus) -> None:
     await session.execute(
         update(Contact)
         .where(Contact.alumnus_id == alumnus.id)
-        .values(alumnus_id=None, response_id=None, state={}, updated_at=utcnow())
+        .values(alumnus_id=None, response_id=None, state={}, username=None, updated_at=utcnow())
     )
     alumnus.consent_tracer_at = None
     alumnus.consent_version = None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, case, cast, func, literal, select
+from sqlalchemy import JSON, Integer, String, case, cast, delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -43,11 +43,27 @@ class VacancyError(ValueError):
     pass
 
 
+class DeadlineError(VacancyError):
+    """The deadline does not allow it: `reason` "passed" (before the school's local today) or
+    "no_window" (today, and no message may go out before it ends: quiet hours)."""
+
+    def __init__(self, message: str, *, reason: str = "passed") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+NO_MAJORS = 'no major given: list them, e.g. "TKJ,RPL", or "all" for every major'
+
+
 def parse_majors(text: str) -> list[str]:
-    """ "TKJ, rpl" -> ["TKJ", "RPL"]; "all" / "semua" / "*" -> ["*"]."""
+    """ "TKJ, rpl" -> ["TKJ", "RPL"]; "all" / "semua" / "*" -> ["*"]. Nothing (an empty text,
+    "," or spaces) is an error, never "every major": a vacancy reaches every job-seeker only
+    when that is said explicitly."""
     parts = [" ".join(p.split()).upper() for p in text.replace(";", ",").split(",")]
     parts = [p for p in parts if p]
-    if not parts or any(p in ("ALL", "SEMUA", ALL) for p in parts):
+    if not parts:
+        raise VacancyError(NO_MAJORS)
+    if any(p in ("ALL", "SEMUA", ALL) for p in parts):
         return [ALL]
     return list(dict.fromkeys(parts))
 
@@ -94,6 +110,9 @@ async def create_vacancy(
         raise VacancyError("no target school")
     scope = targets or school_id
     majors = [ALL] if ALL in majors else [" ".join(m.split()).upper() for m in majors]
+    majors = list(dict.fromkeys(m for m in majors if m))
+    if not majors:
+        raise VacancyError(NO_MAJORS)
     unknown = await check_majors(session, scope, majors)
     if unknown:
         known = ", ".join(await known_majors(session, scope)) or "-"
@@ -217,8 +236,13 @@ def target_query(
     return query, best
 
 
-async def count_targets(session: AsyncSession, vacancy: Vacancy) -> int:
-    query, _ = target_query(vacancy, school_ids=await target_school_ids(session, vacancy))
+async def count_targets(
+    session: AsyncSession, vacancy: Vacancy, school_ids: list[int] | None = None
+) -> int:
+    """How many people the vacancy would reach (`school_ids`: for one not saved yet)."""
+    if school_ids is None:
+        school_ids = await target_school_ids(session, vacancy)
+    query, _ = target_query(vacancy, school_ids=school_ids)
     return (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
 
 
@@ -283,7 +307,7 @@ async def publish(session: AsyncSession, vacancy: Vacancy, today: date, now: dat
     if vacancy.status == "closed":
         raise VacancyError(f"vacancy #{vacancy.id} is closed")
     if vacancy.deadline < today:
-        raise VacancyError(
+        raise DeadlineError(
             f"vacancy #{vacancy.id}: the deadline {vacancy.deadline.isoformat()} has passed"
         )
     if vacancy.status != "published":
@@ -291,8 +315,27 @@ async def publish(session: AsyncSession, vacancy: Vacancy, today: date, now: dat
         vacancy.published_at = now
 
 
-async def close(session: AsyncSession, vacancy: Vacancy) -> int:
-    """Close it; its messages not sent yet are cancelled. Returns how many were cancelled."""
+async def delete_draft(session: AsyncSession, vacancy: Vacancy) -> bool:
+    """Delete a draft that was never published (no message, no interest). False: kept."""
+    if vacancy.status != "draft":
+        return False
+    used = await session.execute(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.idempotency_key.like(f"vacancy:{vacancy.id}:%"))
+        .limit(1)
+    )
+    if used.first() is not None:
+        return False
+    await session.execute(delete(VacancySchool).where(VacancySchool.vacancy_id == vacancy.id))
+    await session.execute(delete(VacancyInterest).where(VacancyInterest.vacancy_id == vacancy.id))
+    await session.delete(vacancy)
+    await session.flush()
+    return True
+
+
+async def close(session: AsyncSession, vacancy: Vacancy, reason: str = "vacancy closed") -> int:
+    """Close it; its messages not sent yet are cancelled (`reason` is their last_error).
+    Returns how many were cancelled."""
     vacancy.status = "closed"
     result = await session.execute(
         OutboxMessage.__table__.update()
@@ -301,7 +344,7 @@ async def close(session: AsyncSession, vacancy: Vacancy) -> int:
             OutboxMessage.idempotency_key.like(f"vacancy:{vacancy.id}:%"),
             OutboxMessage.status == "pending",
         )
-        .values(status="cancelled", last_error="vacancy closed")
+        .values(status="cancelled", last_error=reason)
     )
     return result.rowcount or 0
 
@@ -365,12 +408,16 @@ async def record_interest(
 
 @dataclass(frozen=True, slots=True)
 class Interested:
+    """One graduate who tapped "Saya berminat", with what staff need to reach them (worded
+    for staff by `bot.vacancy_hooks.reach_text`, in their language)."""
+
     name: str
     kelas: str
     jurusan: str
-    channel: str | None
-    reach: str  # how to reach them: "wa.me/62..." / "telegram chat 123" / phone
-    phone: str | None
+    channel: str | None  # the chat they tapped from: telegram | whatsapp (None: unlinked since)
+    address: str | None  # its WhatsApp number (Telegram chat ids are of no use to staff)
+    username: str | None  # the Telegram @username, when they have one
+    phone: str | None  # the roster's phone number
     at: datetime
 
 
@@ -382,7 +429,10 @@ async def interested(
     query = (
         select(VacancyInterest, Alumnus, Contact)
         .join(Alumnus, Alumnus.id == VacancyInterest.alumnus_id)
-        .outerjoin(Contact, Contact.id == VacancyInterest.contact_id)
+        .outerjoin(
+            Contact,
+            (Contact.id == VacancyInterest.contact_id) & (Contact.alumnus_id == Alumnus.id),
+        )
         .where(VacancyInterest.vacancy_id == vacancy_id)
         .order_by(Alumnus.kelas, Alumnus.name)
     )
@@ -390,26 +440,16 @@ async def interested(
         ids = school_ids if isinstance(school_ids, list) else [school_ids]
         query = query.where(Alumnus.school_id.in_(ids))
     rows = (await session.execute(query)).all()
-    out = []
-    for interest, alumnus, contact in rows:
-        channel = contact.channel if contact else None
-        if channel == "whatsapp":
-            reach = f"WhatsApp +{contact.address}"
-        elif channel == "telegram":
-            reach = f"Telegram chat {contact.address}"
-        else:
-            reach = "-"
-        if alumnus.phone and channel != "whatsapp":
-            reach += f"; HP +{alumnus.phone}"
-        out.append(
-            Interested(
-                name=alumnus.name,
-                kelas=alumnus.kelas,
-                jurusan=alumnus.jurusan,
-                channel=channel,
-                reach=reach,
-                phone=alumnus.phone,
-                at=interest.at,
-            )
+    return [
+        Interested(
+            name=alumnus.name,
+            kelas=alumnus.kelas,
+            jurusan=alumnus.jurusan,
+            channel=contact.channel if contact else None,
+            address=contact.address if contact and contact.channel == "whatsapp" else None,
+            username=contact.username if contact and contact.channel == "telegram" else None,
+            phone=alumnus.phone,
+            at=interest.at,
         )
-    return out
+        for interest, alumnus, contact in rows
+    ]

@@ -255,3 +255,27 @@ def test_roster_import_summary_notes_a_missing_phone_column_and_unused_columns(c
     assert "added 1" in out
     assert "Note: No phone column (no_hp) was found" in out
     assert "Note: Columns not used: No HP Ortu, Keterangan." in out
+
+
+# ---- REMINDER_DAYS ---------------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["3,7,14", "3, 7, 14", " 3 ,7 , 14 "])
+def test_reminder_days_accepted(value):
+    settings = Settings(_env_file=None, reminder_days=value)
+    assert settings.reminder_schedule == [3, 7, 14] and settings.reminder_days == "3,7,14"
+
+
+@pytest.mark.parametrize(
+    "value", ["3, 7, 14 hari", "3;7;14", "3 7 14", "0,7,14", "7,3", "3,3,14", "3,,7", "-3,7"]
+)
+def test_malformed_reminder_days_stop_the_command_naming_the_setting(cwd, value):
+    with pytest.raises(ValueError, match="REMINDER_DAYS"):
+        Settings(_env_file=None, reminder_days=value)
+    result = jejak(
+        {"DATABASE_URL": f"sqlite+aiosqlite:///{cwd}/r.db", "REMINDER_DAYS": value},
+        "school",
+        "list",
+    )
+    assert result.exit_code == 2
+    message = flat(result.output)
+    assert "Setting REMINDER_DAYS" in message and "e.g. 3,7,14" in message
+    assert not (cwd / "r.db").exists()  # stopped before anything was opened

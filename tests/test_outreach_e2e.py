@@ -249,17 +249,23 @@ async def test_interest_button_and_staff_commands(bot, fake_api):
     assert [b["text"] for row in fake_api.last_keyboard(chat) for b in row] == ["Saya berminat"]
     assert fake_api.last_keyboard(chat)[0][0]["callback_data"] == f"a:interest:{vacancy_id}"
 
-    fake_api.tap(chat, "Saya berminat")
+    # the tap carries the person's Telegram @username: kept on the chat for the BKK
+    fake_api.tap(chat, "Saya berminat", username="pencari_satu")
     (reply,) = await fake_api.await_new_messages(chat, 1, timeout=10)
     assert "sudah kami catat" in reply.text
-    fake_api.push_callback(chat, f"a:interest:{vacancy_id}")  # a second tap
+    fake_api.push_callback(chat, f"a:interest:{vacancy_id}", username="pencari_satu")  # again
     (again,) = await fake_api.await_new_messages(chat, 1, timeout=10)
     assert "sudah tercatat" in again.text
+    # another one taps without a username (and has a phone number in the roster)
+    other = FIRST_CHAT + 2
+    await fake_api.await_new_messages(other, 1, timeout=10)
+    fake_api.tap(other, "Saya berminat")
+    await fake_api.await_new_messages(other, 1, timeout=10)
     async with core.db.session() as s:
         interests = (await s.execute(select(VacancyInterest))).scalars().all()
-        assert len(interests) == 1
-        people = await vacancies.interested(s, vacancy_id)
-    assert people[0].name == "Pencari 1" and people[0].reach.startswith(f"Telegram chat {chat}")
+        assert len(interests) == 2
+        people = {p.name: p for p in await vacancies.interested(s, vacancy_id)}
+    assert people["Pencari 1"].username == "pencari_satu" and people["Pencari 2"].username is None
 
     # BKK staff: /peminat lists them; an alumnus may not use it
     async with core.db.session() as s:
@@ -267,6 +273,9 @@ async def test_interest_button_and_staff_commands(bot, fake_api):
     fake_api.push_text(777, f"/peminat {vacancy_id}")
     (listing,) = await fake_api.await_new_messages(777, 1, timeout=10)
     assert "Pencari 1" in listing.text and "XII TKJ" in listing.text
+    assert "Telegram t.me/pencari_satu; HP +628120000001" in listing.text
+    assert "Telegram (tanpa username); HP +628120000002" in listing.text
+    assert "chat" not in listing.text.lower() and str(chat) not in listing.text
     fake_api.push_text(chat, f"/peminat {vacancy_id}")
     (refused,) = await fake_api.await_new_messages(chat, 1, timeout=10)
     # an alumnus learns nothing: the questionnaire answers as to any text (bot/staff.py's rule)

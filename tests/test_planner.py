@@ -15,6 +15,7 @@ from bot.outreach.dispatcher import build_dispatcher
 from bot.outreach.planner import in_quiet_hours, next_allowed, plan_due
 from bot.runner import make_telegram
 from conversations.types import Inbound, InputKind
+from storage import outbox
 from storage.models import Alumnus, Contact, OutboxMessage, Response
 from tests.fakes.telegram_api import FakeBotApi
 from tests.harness import make_settings
@@ -286,3 +287,124 @@ def test_quiet_hours():
     assert next_allowed(at(23, 0), ZONE, start, end) == datetime(2026, 3, 3, 7, 0, tzinfo=ZONE)
     assert next_allowed(at(3, 0), ZONE, start, end) == datetime(2026, 3, 2, 7, 0, tzinfo=ZONE)
     assert next_allowed(at(12, 0), ZONE, start, end) == at(12, 0)
+
+
+async def test_a_failing_kind_does_not_stop_the_others(core, caplog):
+    """Reminders cannot be planned (a schedule the planner cannot read: settings built
+    without validation); follow-ups and vacancy closing still run, the failure is logged and
+    counted in the metrics."""
+    from bot import metrics
+
+    await person(core, "Ani", state=q_state("Ani"), in_progress=True, chat=41)
+    h, ch = await person(core, "Hadi", state={}, completed=[("mencari_kerja", T0)], chat=42)
+    async with core.db.session() as s:
+        (await s.get(Contact, ch)).state = done_state("Hadi Person", h)
+        await s.commit()
+    broken = core.settings.model_copy(update={"reminder_days": "3;7;14"})
+    errors_before = metrics.PLANNER_RUNS.get(kind="reminders", outcome="error")
+    ok_before = metrics.PLANNER_RUNS.get(kind="followups", outcome="ok")
+    with caplog.at_level("ERROR", logger="bot.outreach.planner"):
+        result = await plan_due(
+            core.db,
+            school_id=core.school.id,
+            school_name=core.school.name,
+            flow=core.flow,
+            settings=broken,
+            zone=ZONE,
+            now=T0 + timedelta(days=90),
+        )
+    assert result.errors == ["reminders"]
+    assert result.reminders == 0 and result.followups == 1
+    assert await rows(core, "followup") and not await rows(core, "reminder")
+    assert "planning of reminders failed" in caplog.text
+    assert metrics.PLANNER_RUNS.get(kind="reminders", outcome="error") == errors_before + 1
+    assert metrics.PLANNER_RUNS.get(kind="followups", outcome="ok") == ok_before + 1
+    # with a readable schedule the same pass plans the reminder too
+    assert (await plan(core, T0 + timedelta(days=90))).reminders == 1
+
+
+async def test_reminders_are_per_graduate_not_per_chat(core):
+    """A graduate with unfinished chats on Telegram and WhatsApp gets at most REMINDER_MAX
+    reminders in all, on the chat holding the unfinished response, timed from their last
+    message on either chat."""
+    a, tg = await person(core, "Rani", state=q_state("Rani"), in_progress=True, chat=51)
+    async with core.db.session() as s:
+        wa = Contact(
+            channel="whatsapp",
+            address="6281200000051",
+            alumnus_id=a,
+            state=q_state("Rani"),  # also at the status question there, no response of its own
+            last_inbound_at=T0 - timedelta(hours=2),
+            created_at=T0 - timedelta(hours=3),
+        )
+        s.add(wa)
+        await s.commit()
+        wa_id = wa.id
+    assert (await plan(core, T0 + timedelta(days=3))).reminders == 1
+    for day in (7, 14, 30, 60):
+        await plan(core, T0 + timedelta(days=day))
+    got = await rows(core, "reminder")
+    assert len(got) == 3
+    assert {(r.channel, r.contact_id) for r in got} == {("telegram", tg)}
+    assert [r.idempotency_key.rsplit(":", 1)[1] for r in got] == ["1", "2", "3"]
+
+    # the response moves to WhatsApp (she continued there); she wrote there on day 70:
+    # that restarts her clock, and the reminders of that pass go to WhatsApp
+    async with core.db.session() as s:
+        r = Response(alumnus_id=a, contact_id=wa_id, channel="whatsapp", started_at=T0)
+        s.add(r)
+        await s.flush()
+        tg_contact, wa_contact = await s.get(Contact, tg), await s.get(Contact, wa_id)
+        tg_contact.response_id = None
+        wa_contact.response_id = r.id
+        wa_contact.last_inbound_at = T0 + timedelta(days=70)
+        await s.commit()
+    assert (await plan(core, T0 + timedelta(days=72))).reminders == 0  # 2 days after
+    assert (await plan(core, T0 + timedelta(days=73))).reminders == 1
+    assert (await rows(core, "reminder"))[-1].channel == "whatsapp"
+
+
+async def test_without_an_unfinished_response_the_most_recent_chat_is_reminded(core):
+    a, tg = await person(core, "Sari", state=q_state("Sari"), chat=61)  # active at T0
+    async with core.db.session() as s:
+        s.add(
+            Contact(
+                channel="whatsapp",
+                address="6281200000061",
+                alumnus_id=a,
+                state=q_state("Sari"),
+                last_inbound_at=T0 + timedelta(hours=1),  # her latest message
+            )
+        )
+        await s.commit()
+    assert (await plan(core, T0 + timedelta(days=3))).reminders == 0  # 3 days after T0+1h
+    assert (await plan(core, T0 + timedelta(days=3, hours=1))).reminders == 1
+    (row,) = await rows(core, "reminder")
+    assert row.channel == "whatsapp" and row.address == "6281200000061"
+
+
+async def test_reminders_planned_per_chat_before_the_upgrade_count_toward_the_cap(core):
+    a, c = await person(core, "Tono", state=q_state("Tono"), chat=71)
+    async with core.db.session() as s:
+        alumnus, contact = await s.get(Alumnus, a), await s.get(Contact, c)
+        await outbox.enqueue(
+            s,
+            [
+                {
+                    "school_id": alumnus.school_id,
+                    "purpose": "reminder",
+                    "idempotency_key": f"reminder:{c}:0:{n}",  # the old per-chat key
+                    "alumnus_id": a,
+                    "contact_id": c,
+                    "channel": contact.channel,
+                    "address": contact.address,
+                    "payload": {"text": "x"},
+                    "status": "sent",
+                }
+                for n in (1, 2)
+            ],
+        )
+        await s.commit()
+    assert (await plan(core, T0 + timedelta(days=14))).reminders == 1
+    assert (await rows(core, "reminder"))[-1].idempotency_key == f"reminder:a{a}:0:3"
+    assert (await plan(core, T0 + timedelta(days=60))).reminders == 0

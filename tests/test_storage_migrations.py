@@ -427,3 +427,36 @@ def test_created_by_nameless_code_is_the_same_moment():
         ("telegram:999", None),
     ]
     assert m.created_by_nameless_code(members, used) == [1, 5]
+
+
+async def test_contact_username_migration_keeps_existing_chats(db_url, db_backend):
+    """0005 (contact.username) on a database with chats: the new column is empty (a username is
+    learnt from the person's next message), and the chats are untouched."""
+    from sqlalchemy import text
+
+    from storage.models import Contact
+
+    if db_backend == "postgresql":
+        from tests.conftest import _reset_postgres
+
+        await _reset_postgres(db_url)
+    db = Database(db_url)
+    try:
+        await migrate.upgrade(db, "0004")
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO contact (channel, address, language, state, created_at, "
+                    "updated_at) VALUES ('telegram', '201', 'id', '{}', :t, :t)"
+                ),
+                {"t": datetime(2026, 1, 1, tzinfo=UTC)},
+            )
+        await migrate.upgrade(db)
+        assert await migrate.current_revision(db) == "0005"
+        async with db.session() as s:
+            contact = (await s.execute(select(Contact))).scalar_one()
+            assert (contact.address, contact.username) == ("201", None)
+            contact.username = "a" * 32  # Telegram's longest
+            await s.commit()
+    finally:
+        await db.dispose()

@@ -518,3 +518,34 @@ async def test_one_persons_updates_stay_in_order_while_others_run(bot, fake_api)
         assert response.completed_at is not None
         assert got["employer"] == "PT Urut" and got["job_title"] == "Kasir"
         assert got["start_month"] == "05/2025" and got["school_feedback"] == "ok"
+
+
+async def test_telegram_username_is_kept_shown_in_data_and_deleted(bot, fake_api):
+    """The @username Telegram sends with each update is kept on the chat only while it is
+    linked to a graduate (BKK staff reach interested graduates by it), shown in /data,
+    follows a change or removal on Telegram, and is cleared by /hapus."""
+    chat = TelegramChat(fake_api, 5011, username="bunga_l")
+    assert "Apakah Anda setuju?" in await chat.send(f"/start {bot.codes[BUNGA]}")
+    assert (await bot.contact("telegram", "5011")).username is None  # not linked: not kept
+    await chat.tap("Setuju")
+    assert (await bot.contact("telegram", "5011")).username is None
+    await chat.tap("Ya, benar")  # linked now
+    assert (await bot.contact("telegram", "5011")).username == "bunga_l"
+    await chat.tap("Ya")
+
+    async def data() -> str:  # /data, then the question she is at is asked again
+        await chat.send("/data", n=2)
+        return fake_api.texts(5011)[-2]
+
+    assert "Username Telegram: @bunga_l" in await data()
+    chat.user = {"username": "bunga_baru"}  # renamed on Telegram
+    assert "Username Telegram: @bunga_baru" in await data()
+    assert (await bot.contact("telegram", "5011")).username == "bunga_baru"
+    chat.user = {}  # removed on Telegram
+    assert "Username" not in await data()
+    assert (await bot.contact("telegram", "5011")).username is None
+    chat.user = {"username": "bunga_l"}
+    assert "Ketik YA" in await chat.send("/hapus")
+    assert "sudah dihapus" in await chat.send("ya")
+    contact = await bot.contact("telegram", "5011")
+    assert contact.alumnus_id is None and contact.username is None

@@ -283,3 +283,22 @@ def test_parse_majors():
     assert vacancies.parse_majors(" tkj, RPL ,tkj") == ["TKJ", "RPL"]
     assert vacancies.parse_majors("semua") == ["*"]
     assert vacancies.parse_majors("all") == ["*"]
+    for nothing in ("", ",", " ; ,", "   "):
+        with pytest.raises(vacancies.VacancyError, match="no major given"):
+            vacancies.parse_majors(nothing)
+
+
+async def test_no_majors_is_not_every_major(db):
+    school_id, _ = await build_roster(db, limit=30)
+    async with db.session() as s:
+        for majors in ([], [""], ["  "]):
+            with pytest.raises(vacancies.VacancyError, match="no major given"):
+                await vacancies.create_vacancy(
+                    s,
+                    school_id,
+                    company="X",
+                    position="Y",
+                    majors=majors,
+                    location="Z",
+                    deadline=date(2026, 4, 1),
+                )

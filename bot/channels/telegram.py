@@ -117,6 +117,7 @@ def to_inbound(update: Update, bot_id: int | None = None) -> Inbound | None:
         "external_id": f"{bot_id}:{update.update_id}" if bot_id else str(update.update_id),
         "language_hint": user.language_code if user else None,
         "display_name": user.first_name if user else None,
+        "username": user.username if user else None,
     }
     if update.callback_query is not None:
         query = update.callback_query

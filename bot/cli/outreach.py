@@ -9,6 +9,7 @@ from rich.table import Table
 from bot.cli import app
 from bot.cli.common import (
     console,
+    err_console,
     fail,
     load_settings,
     no_school_message,
@@ -89,8 +90,13 @@ def tick_cmd() -> None:
     else:
         console.print(
             f"Planned: {plan.reminders} reminders, {plan.followups} follow-ups, "
-            f"{result.digests} weekly digests."
+            f"{result.digests} weekly digests; {plan.closed} vacancies closed at their deadline."
         )
+        if plan.errors:
+            err_console.print(
+                f"[red]Planning failed for: {', '.join(plan.errors)} (see the log); the "
+                "other kinds were planned.[/red]"
+            )
     console.print(
         f"Dispatched: {d.sent} sent ({d.templated} as templates), {d.retried} to retry, "
         f"{d.failed} failed, {d.unreachable} unreachable, {d.cancelled} cancelled, "
@@ -100,8 +106,9 @@ def tick_cmd() -> None:
 
 @outreach_app.command("status")
 def status_cmd(school: str | None = school_option()) -> None:
-    """Outbox counts per purpose and status (pending / sent / failed / unreachable / unknown),
-    of the whole deployment or, with --school, of one school's messages."""
+    """Outbox counts per purpose and status (pending / sent / failed / unreachable / unknown /
+    cancelled), and why the cancelled ones were not sent (STOP, vacancy closed, vacancy
+    deadline passed, ...), of the whole deployment or, with --school, of one school's messages."""
     from sqlalchemy import func, select
 
     from bot.cli.common import open_database, open_with_school
@@ -117,7 +124,7 @@ def status_cmd(school: str | None = school_option()) -> None:
         try:
             async with db.session() as s:
                 if school is None:
-                    return await outbox.counts(s)
+                    return await outbox.counts(s), await outbox.cancelled_reasons(s)
                 rows = await s.execute(
                     select(OutboxMessage.purpose, OutboxMessage.status, func.count())
                     .where(OutboxMessage.school_id == school_row.id)
@@ -126,11 +133,11 @@ def status_cmd(school: str | None = school_option()) -> None:
                 out: dict[str, dict[str, int]] = {}
                 for purpose, status, n in rows.all():
                     out.setdefault(purpose, {})[status] = n
-                return out
+                return out, await outbox.cancelled_reasons(s, school_id=school_row.id)
         finally:
             await db.dispose()
 
-    counts = run(go)
+    counts, reasons = run(go)
     statuses = list(outbox.STATUSES)
     table = Table("Purpose", *statuses)
     totals = dict.fromkeys(statuses, 0)
@@ -141,6 +148,11 @@ def status_cmd(school: str | None = school_option()) -> None:
         table.add_row(purpose, *[str(row.get(st, 0)) for st in statuses])
     table.add_row("total", *[str(totals[st]) for st in statuses])
     console.print(table)
+    if reasons:
+        why = Table("Purpose", "Cancelled because", "Messages", title="Cancelled, by reason")
+        for purpose, reason, n in reasons:
+            why.add_row(purpose, escape(reason), str(n))
+        console.print(why)
     if totals["unknown"]:
         console.print(
             f"{totals['unknown']} messages have an unknown fate (the sender stopped mid-send). "

@@ -11,7 +11,8 @@ from rich.table import Table
 
 from bot.cli import app
 from bot.cli.common import console, fail, load_settings, open_with_school, run, school_option
-from bot.outreach.planner import publish_vacancy
+from bot.outreach.planner import publish_vacancy, publish_vacancy_in
+from bot.vacancy_hooks import reach_text
 from conversations.messages import catalogue
 from storage import vacancies
 from storage.models import utcnow
@@ -23,6 +24,10 @@ vacancy_app = typer.Typer(
 app.add_typer(vacancy_app, name="vacancy")
 
 
+def _zone(school, settings) -> ZoneInfo:
+    return ZoneInfo(school.timezone) if school.timezone else settings.zone
+
+
 def _publish(db, school, settings, vacancy_id: int) -> int:
     return publish_vacancy(
         db,
@@ -31,7 +36,7 @@ def _publish(db, school, settings, vacancy_id: int) -> int:
         school_name=school.name,
         cat=catalogue(),
         settings=settings,
-        zone=ZoneInfo(school.timezone) if school.timezone else settings.zone,
+        zone=_zone(school, settings),
         now=utcnow(),
     )
 
@@ -58,12 +63,18 @@ def add_cmd(
     ),
     school: str | None = school_option(),
 ) -> None:
-    """Add a vacancy (a draft unless --publish)."""
+    """Add a vacancy (a draft unless --publish). Everything is checked first: a refused
+    vacancy (unknown major, no major, past deadline, a --publish that cannot go out) saves
+    nothing."""
     settings = load_settings()
     try:
         when = date.fromisoformat(deadline)
     except ValueError:
         raise fail(f"--deadline {deadline!r}: use YYYY-MM-DD.", 2) from None
+    try:
+        wanted = vacancies.parse_majors(majors)
+    except vacancies.VacancyError as exc:
+        raise fail(f"--majors {majors!r}: {exc}.", 2) from None
 
     async def go():
         db, school_row = await open_with_school(settings, school)
@@ -74,13 +85,24 @@ def add_cmd(
                     targets = [t.id for t in await schools_by_npsn(db, schools)]
                 except SchoolError as exc:
                     raise vacancies.VacancyError(str(exc)) from None
+            zone = _zone(school_row, settings)
+            now = utcnow()
+            today = now.astimezone(zone).date()
+            if when < today:
+                raise vacancies.DeadlineError(
+                    f"--deadline {when.isoformat()} has passed (today is {today.isoformat()} "
+                    f"in {zone.key}); nothing was saved",
+                    reason="passed",
+                )
+            # one transaction: the vacancy and, with --publish, its queued messages are saved
+            # together or not at all (a refused publish leaves no draft behind)
             async with db.session() as s:
                 vacancy = await vacancies.create_vacancy(
                     s,
                     school_row.id,
                     company=company,
                     position=position,
-                    majors=vacancies.parse_majors(majors),
+                    majors=wanted,
                     location=location,
                     deadline=when,
                     description=description,
@@ -90,8 +112,19 @@ def add_cmd(
                     created_by="cli",
                     target_schools=targets,
                 )
+                added = None
+                if publish:
+                    added = await publish_vacancy_in(
+                        s,
+                        vacancy.id,
+                        school_id=school_row.id,
+                        school_name=school_row.name,
+                        cat=catalogue(),
+                        settings=settings,
+                        zone=zone,
+                        now=now,
+                    )
                 await s.commit()
-            added = await _publish(db, school_row, settings, vacancy.id) if publish else None
             return vacancy, added
         finally:
             await db.dispose()
@@ -208,10 +241,15 @@ def interested_cmd(
     people = run(go)
     if people is None:
         raise fail(f"No vacancy #{vacancy_id}.")
+    cat = catalogue()
     table = Table("Name", "Class", "Major", "Channel", "Reach")
     for p in people:
         table.add_row(
-            escape(p.name), escape(p.kelas), escape(p.jurusan), p.channel or "-", escape(p.reach)
+            escape(p.name),
+            escape(p.kelas),
+            escape(p.jurusan),
+            p.channel or "-",
+            escape(reach_text(p, cat, "en")),
         )
     console.print(table)
     console.print(f"{len(people)} interested.")

@@ -38,7 +38,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -240,6 +240,11 @@ class Dispatcher:
             return in_quiet_hours(now, self.zone, start, end)
         return all(in_quiet_hours(now, s.zone, start, end) for s in self.schools.all())
 
+    def _today(self, row: outbox.Claimed) -> date:
+        """The local date of the row's school (a vacancy's deadline is a date there)."""
+        zone = self.schools.get(row.school_id).zone if self.schools is not None else self.zone
+        return self.clock().astimezone(zone).date()
+
     def _school_quiet_until(self, row: outbox.Claimed, now: datetime) -> datetime | None:
         """Several schools in several zones: when a row's school is in quiet hours now, the end
         of them (the row is given back due then); None: send it."""
@@ -293,7 +298,7 @@ class Dispatcher:
                 )
                 if facts is None:
                     return None
-                prepared = self.composer.check(row, facts, now=self.clock())
+                prepared = self.composer.check(row, facts, self._today(row), now=self.clock())
                 if prepared.reply is None:
                     await outbox.record_final(conn, row.id, "cancelled", error=prepared.reason)
                     if row.purpose == outbox.REPLY:
@@ -309,7 +314,7 @@ class Dispatcher:
             if not await outbox.mark_sending(s, row.id, self.worker, now):
                 await s.rollback()
                 return None
-            prepared = await self.composer.prepare(s, row)
+            prepared = await self.composer.prepare(s, row, self._today(row))
             if prepared.reply is None:
                 await outbox.record_final(s, row.id, "cancelled", error=prepared.reason)
             await s.commit()

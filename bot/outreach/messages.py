@@ -10,7 +10,7 @@ A payload is plain JSON stored on the outbox row:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -154,6 +154,21 @@ def window_template(
 
 
 # ---- send-time check ---------------------------------------------------------------------
+DEADLINE_PASSED = "vacancy deadline passed"  # the same words as the planner's closing
+
+
+def vacancy_gone(status: str | None, deadline: date | str | None, today: date | None) -> str:
+    """Why a vacancy message must not be sent now ("" = send it): the vacancy is no longer
+    published, or its deadline is before `today` (the recipient's school's local date)."""
+    if status is not None and status != "published":
+        return f"vacancy {status}"
+    if isinstance(deadline, str):  # SQLite hands a date from a subquery back as text
+        deadline = date.fromisoformat(deadline)
+    if deadline is not None and today is not None and deadline < today:
+        return DEADLINE_PASSED
+    return ""
+
+
 @dataclass(slots=True)
 class Prepared:
     reply: Reply | None  # None: do not send (see reason)
@@ -170,7 +185,9 @@ class Composer:
       progress; otherwise it re-opens the status question (a new Response, the contact's
       state moves to the status question) through the conversation shell, in the caller's
       transaction, and returns that prompt;
-    - vacancy: cancelled when the vacancy was closed;
+    - vacancy: cancelled when the vacancy was closed, or its deadline is before `today` (the
+      local date of the row's school: a row that waited for quiet hours to end on the deadline
+      day is not sent the next morning).
     - reply (a WhatsApp direct reply queued when it could not be sent at once): cancelled when
       the person's 24-hour window has closed (it is never sent as a template; see
       docs/outreach.md) or the contact is unreachable; STOP does not cancel it (the answer to
@@ -185,9 +202,12 @@ class Composer:
         self.service = service  # bot.conversation.ConversationService (for follow-ups)
         self.cat = cat
 
-    def check(self, row: Any, facts: Any, *, now: datetime | None = None) -> Prepared:
+    def check(
+        self, row: Any, facts: Any, today: date | None = None, *, now: datetime | None = None
+    ) -> Prepared:
         """The send-time check of a QUICK row from `storage.outbox.RowFacts` (the same rules as
-        `prepare`: unreachable, STOP, vacancy no longer published; a reply: the window)."""
+        `prepare`: unreachable, STOP, vacancy no longer published or past its deadline; a reply:
+        the window)."""
         if facts.unreachable_at is not None:
             return Prepared(None, "contact unreachable")
         if row.purpose == "reply":
@@ -198,12 +218,13 @@ class Composer:
             return Prepared(payload_to_reply(row.payload), last_inbound_at=last)
         if facts.stopped_at is not None:
             return Prepared(None, "STOP")
-        status = facts.vacancy_status
-        if row.purpose == "vacancy" and status is not None and status != "published":
-            return Prepared(None, f"vacancy {status}")
+        if row.purpose == "vacancy":
+            why = vacancy_gone(facts.vacancy_status, facts.vacancy_deadline, today)
+            if why:
+                return Prepared(None, why)
         return Prepared(payload_to_reply(row.payload), last_inbound_at=facts.last_inbound_at)
 
-    async def prepare(self, session: AsyncSession, row: Any) -> Prepared:
+    async def prepare(self, session: AsyncSession, row: Any, today: date | None = None) -> Prepared:
         payload = row.payload
         contact = await session.get(Contact, row.contact_id) if row.contact_id else None
         last_inbound = contact.last_inbound_at if contact else None
@@ -225,8 +246,10 @@ class Composer:
         elif row.purpose == "vacancy":
             vacancy_id = payload.get("vacancy_id")
             vacancy = await session.get(Vacancy, vacancy_id) if vacancy_id else None
-            if vacancy is not None and vacancy.status != "published":
-                return Prepared(None, f"vacancy {vacancy.status}")
+            if vacancy is not None:
+                why = vacancy_gone(vacancy.status, vacancy.deadline, today)
+                if why:
+                    return Prepared(None, why)
         return Prepared(payload_to_reply(payload), last_inbound_at=last_inbound)
 
     async def _followup(

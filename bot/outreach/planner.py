@@ -3,10 +3,15 @@ argument (aware UTC), so tests drive the calendar.
 
 - `publish_vacancy`: the vacancy's recipients, one INSERT ... SELECT (storage/vacancies.py).
 - `plan_reminders`: linked alumni who have not finished the questionnaire, `reminder_days`
-  (default 3, 7, 14) after their last message, at most `reminder_max` per questionnaire pass.
-  Idempotency key `reminder:<contact>:<pass>:<n>`; the pass is the response being filled in.
+  (default 3, 7, 14) after their last message on any of their chats, at most `reminder_max`
+  per graduate and questionnaire pass, whatever the number of chats (Telegram and WhatsApp):
+  one chat is reminded, the one holding the unfinished response, else the most recently
+  active. Idempotency key `reminder:a<alumnus>:<pass>:<n>`; the pass is the response being
+  filled in.
 - `plan_followups`: alumni whose latest status is `mencari_kerja`, every `followup_days`
   (default 90) after that answer. Key `followup:<alumnus>:<response>:<period>`.
+- `close_expired_vacancies` (each planning pass): a published vacancy whose deadline is before
+  its school's local today is closed (unsent messages cancelled, taps answered "closed").
 - quiet hours (default 20:00-07:00 school time): a row planned then is due at the next 07:00,
   and the dispatcher sends nothing in quiet hours.
 - `planner_lock`: on PostgreSQL the planners run under `pg_try_advisory_lock`, so of several
@@ -23,9 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +38,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from bot import metrics
 from conversations import engine
 from conversations.messages import Catalogue
 from conversations.questionnaire import Flow
@@ -43,6 +49,7 @@ from storage.models import Alumnus, Contact, OutboxMessage, Response, School, Va
 log = logging.getLogger(__name__)
 PAGE = 500
 PLANNER_LOCK_KEY = 0x4A454A414B  # "JEJAK"
+DEADLINE_PASSED = "vacancy deadline passed"  # last_error of the messages it cancels
 
 
 # ---- quiet hours -------------------------------------------------------------------------
@@ -92,6 +99,29 @@ async def planner_lock(db: Database) -> AsyncIterator[bool]:
 
 
 # ---- vacancies ---------------------------------------------------------------------------
+def check_deadline(deadline: date, *, now: datetime, zone: ZoneInfo, settings: Any) -> None:
+    """Raise `DeadlineError` when a vacancy with this deadline may not be published at `now`:
+    "passed" (before the school's local today), or "no_window": the deadline is today but no
+    message may leave before the day ends (quiet hours until tomorrow), so every message would
+    be cancelled at send time. Refused rather than queued: the BKK learns it at once and can
+    give a later deadline, instead of a broadcast that silently reaches no one."""
+    today = now.astimezone(zone).date()
+    if deadline < today:
+        raise vacancies.DeadlineError(
+            f"the deadline {deadline.isoformat()} has passed (today is {today.isoformat()})",
+            reason="passed",
+        )
+    first = _quiet(settings, zone, now).astimezone(zone)
+    if first.date() > deadline:
+        start = settings.quiet_hours_start.strftime("%H:%M")
+        end = settings.quiet_hours_end.strftime("%H:%M")
+        raise vacancies.DeadlineError(
+            f"the deadline {deadline.isoformat()} is today and no message may go out before it "
+            f"ends (quiet hours {start}-{end}, {zone.key}): give a later deadline",
+            reason="no_window",
+        )
+
+
 async def publish_vacancy(
     db: Database,
     vacancy_id: int,
@@ -138,6 +168,12 @@ async def publish_vacancy_in(
     vacancy = await vacancies.get_vacancy(s, vacancy_id, school_id)
     if vacancy is None:
         raise vacancies.VacancyError(f"no vacancy #{vacancy_id}")
+    if vacancy.status != "closed":
+        try:
+            check_deadline(vacancy.deadline, now=now, zone=zone, settings=settings)
+        except vacancies.DeadlineError as exc:
+            message = f"vacancy #{vacancy.id}: {exc}"
+            raise vacancies.DeadlineError(message, reason=exc.reason) from None
     await vacancies.publish(s, vacancy, now.astimezone(zone).date(), now)
     targets = await vacancies.target_school_ids(s, vacancy)
     added = 0
@@ -154,6 +190,43 @@ async def publish_vacancy_in(
             school_ids=[target.id],
         )
     return added
+
+
+async def close_expired_vacancies(
+    db: Database,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    schools: dict[int, tuple[str, ZoneInfo]] | None = None,
+) -> int:
+    """Close every published vacancy whose deadline is before its school's local today (the
+    day after the deadline has begun there): its unsent messages are cancelled, and a tap on
+    "Saya berminat" is answered "closed". Returns how many were closed."""
+    zones = [zone, *(z for _, z in (schools or {}).values())]
+    latest_today = max(now.astimezone(z).date() for z in zones)
+    closed = 0
+    async with db.session() as s:
+        candidates = (
+            await s.execute(
+                select(Vacancy).where(
+                    Vacancy.status == "published", Vacancy.deadline < latest_today
+                )
+            )
+        ).scalars()
+        for vacancy in list(candidates):
+            here = (schools or {}).get(vacancy.school_id, (None, zone))[1]
+            if vacancy.deadline >= now.astimezone(here).date():
+                continue
+            cancelled = await vacancies.close(s, vacancy, reason=DEADLINE_PASSED)
+            closed += 1
+            log.info(
+                "vacancy %s closed: its deadline %s has passed (%d unsent messages cancelled)",
+                vacancy.id,
+                vacancy.deadline.isoformat(),
+                cancelled,
+            )
+        await s.commit()
+    return closed
 
 
 def _zone(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
@@ -180,10 +253,15 @@ def reminder_offset(days: list[int], n: int) -> timedelta:
     return timedelta(days=days[-1] + step * (n - len(days)))
 
 
+RESULT_FIELD = {"vacancies": "closed", "reminders": "reminders", "followups": "followups"}
+
+
 @dataclass(slots=True)
 class PlanResult:
     reminders: int = 0
     followups: int = 0
+    closed: int = 0  # vacancies closed at their deadline
+    errors: list[str] = field(default_factory=list)  # kinds whose planning failed this pass
 
 
 async def plan_reminders(
@@ -218,53 +296,70 @@ async def plan_reminders(
         return name, here, contexts[sid]
 
     scope = [] if school_id is None else [Alumnus.school_id == school_id]
+    # the graduate's last message on any of their chats: the reminder clock is per person
+    last_seen = func.max(func.coalesce(Contact.last_inbound_at, Contact.created_at))
     while True:
         async with db.session() as s:
-            rows = (
+            page = (
                 await s.execute(
-                    select(Contact, Alumnus)
-                    .join(Alumnus, Alumnus.id == Contact.alumnus_id)
+                    select(Alumnus.id, last_seen)
+                    .join(Contact, Contact.alumnus_id == Alumnus.id)
                     .where(
-                        Contact.id > after_id,
+                        Alumnus.id > after_id,
                         *scope,
-                        Contact.channel.in_(vacancies.OUTREACH_CHANNELS),
-                        Contact.unreachable_at.is_(None),
-                        Contact.refused_at.is_(None),
                         Alumnus.stopped_at.is_(None),
                         Alumnus.id.not_in(completed),
-                        func.coalesce(Contact.last_inbound_at, Contact.created_at) <= earliest,
                     )
-                    .order_by(Contact.id)
+                    .group_by(Alumnus.id)
+                    .having(last_seen <= earliest)
+                    .order_by(Alumnus.id)
                     .limit(PAGE)
                 )
             ).all()
-            if not rows:
+            if not page:
                 break
-            after_id = rows[-1][0].id
-            keys = [
-                k
-                for (k,) in (
-                    await s.execute(
-                        select(OutboxMessage.idempotency_key).where(
-                            OutboxMessage.purpose == "reminder",
-                            OutboxMessage.contact_id.in_([c.id for c, _ in rows]),
-                        )
+            after_id = page[-1][0]
+            anchors = {aid: aware(seen) for aid, seen in page}
+            ids = list(anchors)
+            alumni = {
+                a.id: a
+                for a in (await s.execute(select(Alumnus).where(Alumnus.id.in_(ids)))).scalars()
+            }
+            chats: dict[int, list[Contact]] = {}
+            for contact in (
+                await s.execute(
+                    select(Contact).where(
+                        Contact.alumnus_id.in_(ids),
+                        Contact.channel.in_(vacancies.OUTREACH_CHANNELS),
+                        Contact.unreachable_at.is_(None),
+                        Contact.refused_at.is_(None),
                     )
-                ).all()
-            ]
+                )
+            ).scalars():
+                if (contact.state or {}).get("stage") in ("vacancies", "q"):
+                    chats.setdefault(contact.alumnus_id, []).append(contact)
+            sent: dict[int, list[str]] = {}
+            for aid, key in (
+                await s.execute(
+                    select(OutboxMessage.alumnus_id, OutboxMessage.idempotency_key).where(
+                        OutboxMessage.purpose == "reminder", OutboxMessage.alumnus_id.in_(ids)
+                    )
+                )
+            ).all():
+                sent.setdefault(aid, []).append(key)
             new_rows = []
-            for contact, alumnus in rows:
-                state = contact.state or {}
-                if state.get("stage") not in ("vacancies", "q"):
+            for aid, anchor in anchors.items():
+                alumnus, candidates = alumni.get(aid), chats.get(aid)
+                if alumnus is None or not candidates:
                     continue
+                contact = reminder_chat(candidates)
                 pass_id = contact.response_id or 0
-                prefix = f"reminder:{contact.id}:{pass_id}:"
-                n = sum(1 for k in keys if k.startswith(prefix)) + 1
-                if n > cap:
+                # every reminder this graduate got in this pass, on any chat (rows planned
+                # before reminders were per graduate carry the chat's id instead: counted too)
+                n = sum(1 for k in sent.get(aid, []) if _reminder_pass(k) == pass_id) + 1
+                if n > cap or anchor + reminder_offset(days, n) > now:
                     continue
-                anchor = aware(contact.last_inbound_at) or aware(contact.created_at)
-                if anchor + reminder_offset(days, n) > now:
-                    continue
+                state = contact.state or {}
                 lang = state.get("lang") or contact.language
                 name, here, ctx = school_of(alumnus.school_id)
                 prompt = engine.current_prompt(flow, state, ctx)
@@ -272,7 +367,7 @@ async def plan_reminders(
                 new_rows.append(
                     _person_row(
                         "reminder",
-                        f"{prefix}{n}",
+                        f"reminder:a{aid}:{pass_id}:{n}",
                         alumnus,
                         contact,
                         payload,
@@ -283,6 +378,28 @@ async def plan_reminders(
             added += await outbox.enqueue(s, new_rows)
             await s.commit()
     return added
+
+
+def reminder_chat(contacts: list[Contact]) -> Contact:
+    """The chat to remind a graduate on: the one holding their unfinished response, else the
+    most recently active one (last message, else when it was created)."""
+    from bot.outreach.messages import aware
+
+    def rank(c: Contact) -> tuple:
+        seen = aware(c.last_inbound_at) or aware(c.created_at)
+        return (c.response_id is not None, seen, c.id)
+
+    return max(contacts, key=rank)
+
+
+def _reminder_pass(key: str) -> int | None:
+    """The pass (response id, 0 = none yet) of a reminder key: `reminder:a<alumnus>:<pass>:<n>`
+    (and the older per-chat `reminder:<contact>:<pass>:<n>`)."""
+    parts = key.split(":")
+    try:
+        return int(parts[2])
+    except (IndexError, ValueError):
+        return None
 
 
 def _person_row(
@@ -386,40 +503,64 @@ async def plan_due(
     zone: ZoneInfo,
     now: datetime,
 ) -> PlanResult | None:
-    """One planning pass (reminders + follow-ups) for every school of the deployment, under the
-    planner lock. None: another process holds the lock. `school_id`, `school_name` and `zone`
-    are the default school's (used for a school added after the pass read the list)."""
+    """One planning pass (vacancies past their deadline closed, reminders, follow-ups) for
+    every school of the deployment, under the planner lock. None: another process holds the
+    lock. `school_id`, `school_name` and `zone` are the default school's (used for a school
+    added after the pass read the list)."""
     async with planner_lock(db) as mine:
         if not mine:
             return None
         schools = await school_infos(db)
         schools[school_id] = (school_name, zone)
         result = PlanResult()
-        result.reminders = await plan_reminders(
-            db,
-            school_id=None,
-            school_name=school_name,
-            flow=flow,
-            settings=settings,
-            zone=zone,
-            now=now,
-            schools=schools,
-        )
-        result.followups = await plan_followups(
-            db,
-            school_id=None,
-            cat=flow.catalogue,
-            settings=settings,
-            zone=zone,
-            now=now,
-            schools=schools,
-        )
+        # each kind on its own: one that fails (a bug, a setting it cannot read, the database
+        # refusing one statement) is logged and counted, and the others still run
+        kinds: list[tuple[str, Callable[[], Awaitable[int]]]] = [
+            ("vacancies", lambda: close_expired_vacancies(db, now=now, zone=zone, schools=schools)),
+            (
+                "reminders",
+                lambda: plan_reminders(
+                    db,
+                    school_id=None,
+                    school_name=school_name,
+                    flow=flow,
+                    settings=settings,
+                    zone=zone,
+                    now=now,
+                    schools=schools,
+                ),
+            ),
+            (
+                "followups",
+                lambda: plan_followups(
+                    db,
+                    school_id=None,
+                    cat=flow.catalogue,
+                    settings=settings,
+                    zone=zone,
+                    now=now,
+                    schools=schools,
+                ),
+            ),
+        ]
+        for kind, run in kinds:
+            try:
+                count = await run()
+            except Exception:
+                log.exception("outreach planning of %s failed; the other kinds go on", kind)
+                metrics.planned(kind, ok=False)
+                result.errors.append(kind)
+                continue
+            metrics.planned(kind, ok=True)
+            setattr(result, RESULT_FIELD[kind], count)
         return result
 
 
 __all__ = [
     "PlanResult",
     "Vacancy",
+    "check_deadline",
+    "close_expired_vacancies",
     "in_quiet_hours",
     "next_allowed",
     "plan_due",

@@ -1,7 +1,7 @@
 """Outreach in the running process: an APScheduler 3 AsyncIOScheduler with two interval jobs.
 
-- `plan` (every `plan_every` s, default 60): reminders and follow-ups, under the planner
-  lock (one process plans at a time on PostgreSQL);
+- `plan` (every `plan_every` s, default 60): vacancies past their deadline closed, reminders
+  and follow-ups, under the planner lock (one process plans at a time on PostgreSQL);
 - `dispatch` (every `dispatch_every` s, default 2): send what is due (`Dispatcher.dispatch_due`).
 Each job runs at most once at a time (`max_instances=1`, `coalesce=True`); a pass that takes
 longer than the interval simply delays the next one. `Outreach.tick()` is the same work once
@@ -93,11 +93,16 @@ class Outreach:
             if self._stopping.is_set():
                 return
             result = await fn()
-            if name == "plan" and result and (result.reminders or result.followups):
+            if (
+                name == "plan"
+                and result
+                and (result.reminders or result.followups or result.closed)
+            ):
                 log.info(
-                    "outreach: planned %d reminders, %d follow-ups",
+                    "outreach: planned %d reminders, %d follow-ups; %d vacancies closed",
                     result.reminders,
                     result.followups,
+                    result.closed,
                 )
         except Exception:
             log.exception("outreach %s job failed", name)
