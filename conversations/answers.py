@@ -19,6 +19,15 @@ from datetime import date
 
 from conversations.types import Option
 
+
+def _words_list(text: str) -> list[str]:
+    return text.split()
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 _PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
 _SPACES = re.compile(r"\s+")
 
@@ -89,108 +98,222 @@ def match_multi(
     return sorted(codes, key=order.index), bad
 
 
-_MONTHS = {
+def _one_edit(a: str, b: str) -> bool:
+    """`a` (5+ letters) is one edit from `b`: a letter added, dropped, changed or two swapped."""
+    if len(a) < 5 or not a.replace(" ", "").isalpha() or abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long[i]:
+        i += 1
+    return short[i:] == long[i + 1 :]
+
+
+# ---- months and dates ----
+_MONTH_NAMES = {
     **{
         m: i
         for i, m in enumerate(
-            [
-                "januari",
-                "februari",
-                "maret",
-                "april",
-                "mei",
-                "juni",
-                "juli",
-                "agustus",
-                "september",
-                "oktober",
-                "november",
-                "desember",
-            ],
+            _words_list(
+                "januari februari maret april mei juni juli agustus september oktober november "
+                "desember"
+            ),
             start=1,
         )
     },
     **{
         m: i
         for i, m in enumerate(
-            [
-                "january",
-                "february",
-                "march",
-                "april",
-                "may",
-                "june",
-                "july",
-                "august",
-                "september",
-                "october",
-                "november",
-                "december",
-            ],
+            _words_list(
+                "january february march april may june july august september october november "
+                "december"
+            ),
             start=1,
         )
     },
-    **{
-        m: i
-        for i, m in enumerate(
-            ["jan", "feb", "mar", "apr", "mei", "jun", "jul", "agu", "sep", "okt", "nov", "des"],
-            start=1,
-        )
-    },
+    "pebruari": 2,
+    "nopember": 11,
+}
+# abbreviations and spellings that are no start of a month's name
+_MONTH_WORDS = {
+    **_MONTH_NAMES,
+    "peb": 2,
+    "pebr": 2,
+    "mrt": 3,
+    "apl": 4,
     "agt": 8,
     "ags": 8,
+    "agst": 8,
+    "agts": 8,
     "aug": 8,
+    "spt": 9,
     "oct": 10,
     "dec": 12,
-    "may": 5,
 }
+_MONTHS = _MONTH_WORDS  # kept for callers of the old name
+
+
+def month_number(word: str) -> int | None:
+    """1-12 for a month's name in Indonesian or English, an abbreviation ("agt", "sept", "nop"),
+    the start of a name (3+ letters: "agus", "okt") or a name with one typo ("febuari")."""
+    w = norm(word)
+    if w in _MONTH_WORDS:
+        return _MONTH_WORDS[w]
+    if len(w) < 3 or not w.isalpha():
+        return None
+    found = {n for name, n in _MONTH_NAMES.items() if name.startswith(w)}
+    if not found and len(w) >= 5:
+        found = {n for name, n in _MONTH_NAMES.items() if _one_edit(w, name)}
+    return found.pop() if len(found) == 1 else None
+
+
+_DATE_TOKEN = re.compile(r"\d+|[^\W\d_]+")
+_MONTH_FILLERS = _words("sejak mulai dari bulan bln tahun thn th tgl tanggal pada since from in")
+
+
+def read_month(text: str) -> tuple[int, int] | str:
+    """(year, month) from "07/2025", "7/25", "2025-07", "Juli 2025", "sept 2024", "nop '24",
+    "bulan 7 tahun 2025", or a whole date ("1 Juli 2025"); else a problem: "no_year" (a month
+    alone, "Juli") or "unreadable"."""
+    words = [w for w in _DATE_TOKEN.findall(norm(text)) if w not in _MONTH_FILLERS]
+    if not words:
+        return "unreadable"
+    if len(words) == 3:  # a whole date: day, month, year
+        read = _read_date_words(words, None)
+        return (read.year, read.month) if isinstance(read, date) else "unreadable"
+    if len(words) == 1:
+        w = words[0]
+        if w.isdigit() and len(w) in (5, 6) and 1 <= int(w[:-4]) <= 12:  # 072025
+            words = [w[:-4], w[-4:]]
+        elif month_number(w) or (w.isdigit() and 1 <= int(w) <= 12 and len(w) <= 2):
+            return "no_year"
+        else:
+            return "unreadable"
+    if len(words) != 2:
+        return "unreadable"
+    a, b = words
+    if a.isdigit() and len(a) == 4:  # 2025-07, 2025 juli
+        a, b = b, a
+    if not b.isdigit() or len(b) not in (2, 4):
+        return "unreadable"
+    month = int(a) if a.isdigit() and len(a) <= 2 else month_number(a)
+    year = int(b) + (2000 if len(b) == 2 else 0)
+    if month is None or not 1 <= month <= 12 or not 1950 <= year <= 2100:
+        return "unreadable"
+    return year, month
 
 
 def parse_month(text: str) -> tuple[int, int] | None:
-    """(year, month) from "07/2025", "7-2025", "2025-07", "Juli 2025", "jul 25"; else None."""
-    t = norm(text.replace("/", " ").replace("-", " ").replace(".", " "))
-    m = re.fullmatch(r"(\d{1,2}) (\d{4})", t)
-    if m:
-        month, year = int(m.group(1)), int(m.group(2))
-    elif m := re.fullmatch(r"(\d{4}) (\d{1,2})", t):
-        year, month = int(m.group(1)), int(m.group(2))
-    elif m := re.fullmatch(r"([a-z]+) (\d{2}|\d{4})", t):
-        if m.group(1) not in _MONTHS:
-            return None
-        month, year = _MONTHS[m.group(1)], int(m.group(2))
-        if year < 100:
-            year += 2000
-    else:
-        return None
-    if not 1 <= month <= 12 or not 1950 <= year <= 2100:
-        return None
-    return year, month
+    """(year, month) as `read_month` reads it, or None."""
+    read = read_month(text)
+    return read if isinstance(read, tuple) else None
 
 
 def format_month(year: int, month: int) -> str:
     return f"{month:02d}/{year}"
 
 
-def parse_date(text: str) -> date | None:
-    """A birth date typed as DD-MM-YYYY, DD/MM/YYYY, DD.MM.YYYY, YYYY-MM-DD or "17 Agustus 2007"."""
-    t = text.strip()
-    m = re.fullmatch(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", t)
-    if m:
-        y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    elif m := re.fullmatch(r"(\d{1,2})[-/. ](\d{1,2})[-/. ](\d{4})", t):
-        d, mo, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    elif m := re.fullmatch(r"(\d{1,2}) ([a-z]+) (\d{4})", norm(t)):
-        if m.group(2) not in _MONTHS:
-            return None
-        d, mo, y = int(m.group(1)), _MONTHS[m.group(2)], int(m.group(3))
-    elif m := re.fullmatch(r"(\d{2})(\d{2})(\d{4})", t):  # 17082007
-        d, mo, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    else:
-        return None
-    try:
-        return date(y, mo, d)
-    except ValueError:
-        return None
+# birth dates: a graduate is 14 to 60 years old
+AGE_MIN, AGE_MAX = 14, 60
+_DATE_FILLERS = _words(
+    "tgl tanggal tangal tanggl tgllahir lahir ttl dob born birth date of on pada saya aku sy "
+    "tempat tl"
+)
+
+
+def read_date(text: str, today: date | None = None) -> date | str:
+    """A date typed as 17-08-2007, 17/8/07, 17.08.2007, 2007-08-17, 17 Agustus 2007, 17 agt 07,
+    August 17, 2007, 17082007, 170807 or 20070817 ("tgl", "lahir", a place before a comma and
+    emoji around it are ignored).
+
+    With `today`, it is a birth date: a 2-digit year is the century that makes the person 14-60
+    years old on `today`, and another age is "implausible". Without, any date (a vacancy's
+    deadline): a 2-digit year is 20xx.
+
+    Else a problem: "no_year" ("17 sept"), "impossible" (31-02-2007), "implausible" or
+    "unreadable"."""
+    t = text
+    if "," in t:  # "Bandung, 17 Agustus 2007": a place of birth first
+        head, _, tail = t.rpartition(",")
+        if not any(ch.isdigit() for ch in head) and any(ch.isdigit() for ch in tail):
+            t = tail
+    words = [w for w in _DATE_TOKEN.findall(norm(t)) if w not in _DATE_FILLERS]
+    return _read_date_words(words, today)
+
+
+def _read_date_words(words: list[str], today: date | None) -> date | str:
+    if len(words) == 1 and words[0].isdigit():
+        return _compact_date(words[0], today)
+    if len(words) == 2:
+        if any(month_number(w) for w in words) or all(w.isdigit() and len(w) <= 2 for w in words):
+            return "no_year"
+        return "unreadable"
+    if len(words) != 3:
+        return "unreadable"
+    a, b, c = words
+    if a.isdigit() and len(a) == 4:  # 2007-08-17
+        y, m, d = a, b, c
+    elif not a.isdigit():  # August 17, 2007
+        y, m, d = c, a, b
+    else:  # 17-08-2007, 17 agustus 07
+        d, m, y = a, b, c
+    month = int(m) if m.isdigit() and len(m) <= 2 else month_number(m)
+    if month is None or not d.isdigit() or len(d) > 2 or not y.isdigit() or len(y) not in (2, 4):
+        return "unreadable"
+    return _checked(int(y), month, int(d), len(y) == 2, today)
+
+
+def _compact_date(digits: str, today: date | None) -> date | str:
+    if len(digits) == 6:  # DDMMYY
+        return _checked(int(digits[4:]), int(digits[2:4]), int(digits[:2]), True, today)
+    if len(digits) != 8:
+        return "unreadable"
+    readings = [  # DDMMYYYY, YYYYMMDD
+        _checked(int(digits[4:]), int(digits[2:4]), int(digits[:2]), False, today),
+        _checked(int(digits[:4]), int(digits[4:6]), int(digits[6:]), False, today),
+    ]
+    good = [r for r in readings if isinstance(r, date)]
+    if len(good) == 1:
+        return good[0]
+    if good:
+        return "unreadable"  # two plausible readings: cannot happen with 19xx/20xx years
+    return "implausible" if "implausible" in readings else "impossible"
+
+
+def _checked(year: int, month: int, day: int, two_digit: bool, today: date | None) -> date | str:
+    candidates = [1900 + year, 2000 + year] if two_digit else [year]
+    found: list[date] = []
+    for y in candidates:
+        try:
+            found.append(date(y, month, day))
+        except ValueError:
+            continue
+    if not found:
+        return "impossible"
+    if today is None:  # a month/year, not a birth date: no age to check
+        return found[-1]
+    plausible = [d for d in found if AGE_MIN <= _age(d, today) <= AGE_MAX]
+    if len(plausible) != 1:
+        return "implausible"
+    return plausible[0]
+
+
+def _age(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def parse_date(text: str, today: date | None = None) -> date | None:
+    """The date `read_date` reads (a birth date when `today` is given), or None."""
+    read = read_date(text, today)
+    return read if isinstance(read, date) else None
 
 
 def parse_nisn(text: str) -> str | None:

@@ -25,9 +25,9 @@ from conversations.answers import (
     match_choice,
     match_multi,
     norm,
-    parse_date,
-    parse_month,
     parse_nisn,
+    read_date,
+    read_month,
 )
 from conversations.questionnaire import END, Flow, Node
 from conversations.types import Inbound, InputKind, Option, Reply
@@ -271,6 +271,9 @@ class _Run:
     def ask(self, prefix: str | None = None) -> None:
         self.out.replies.append(self.prompt(prefix))
 
+    def today(self) -> date:
+        return self.ctx.now.astimezone(self.ctx.zone).date()
+
     def retention(self) -> str:
         return self.ctx.retention.get(self.lang) or next(iter(self.ctx.retention.values()), "")
 
@@ -505,12 +508,20 @@ def _stage_ask_dob(run: _Run, inp: Inbound) -> None:
         run.s["stage"] = "ask_id"
         run.ask()
         return
-    dob = parse_date(inp.text)
-    if dob is None:
-        run.say("identify.bad_date")
+    dob = read_date(inp.text, run.today())
+    if not isinstance(dob, date):
+        run.say(_DATE_PROBLEMS[dob])
         return
     run.s["pending"] = "nisn"
     run.effect(Lookup("nisn", nisn=run.s.get("nisn"), dob=dob))
+
+
+_DATE_PROBLEMS = {
+    "unreadable": "identify.bad_date",
+    "no_year": "identify.date_no_year",
+    "impossible": "identify.date_impossible",
+    "implausible": "identify.date_implausible",
+}
 
 
 def _stage_verify_dob(run: _Run, inp: Inbound) -> None:
@@ -524,9 +535,9 @@ def _stage_verify_dob(run: _Run, inp: Inbound) -> None:
         run.s["stage"] = "ask_id"
         run.say("identify.not_me")
         return
-    dob = parse_date(inp.text)
-    if dob is None:
-        run.say("identify.bad_date")
+    dob = read_date(inp.text, run.today())
+    if not isinstance(dob, date):
+        run.say(_DATE_PROBLEMS[dob])
         return
     run.s["pending"] = "dob"
     run.effect(Lookup("dob", dob=dob, alumnus_id=(run.s.get("candidate") or {}).get("id")))
@@ -704,9 +715,10 @@ def _multi_tap(run: _Run, node: Node, options: tuple[Option, ...], code: str) ->
 
 
 def _month(run: _Run, node: Node, text: str) -> None:
-    parsed = parse_month(text)
-    if parsed is None:
-        run.ask(prefix=run.t("answer.bad_month"))
+    parsed = read_month(text)
+    if isinstance(parsed, str):
+        no_year = parsed == "no_year"
+        run.ask(prefix=run.t("answer.month_no_year" if no_year else "answer.bad_month"))
         return
     year, month = parsed
     local_now = run.ctx.now.astimezone(run.ctx.zone)

@@ -12,13 +12,18 @@ from conversations.answers import (
     format_month,
     match_choice,
     match_multi,
+    month_number,
     norm,
     parse_date,
     parse_month,
     parse_nisn,
+    read_date,
+    read_month,
 )
 from conversations.questionnaire import default_flow
 from conversations.types import Option
+
+TODAY = date(2025, 11, 20)  # tests/engine_driver.NOW
 
 
 def options(set_name: str, lang: str = "id") -> tuple[Option, ...]:
@@ -191,6 +196,26 @@ def test_match_multi_reports_parts_that_match_nothing(text, codes, bad):
         ("Agt 2024", (2024, 8)),
         ("des 2024", (2024, 12)),
         (" 12/2024 ", (2024, 12)),
+        ("07/25", (2025, 7)),  # 2-digit years
+        ("7/25", (2025, 7)),
+        ("7-25", (2025, 7)),
+        ("12/24", (2024, 12)),
+        ("sept 2024", (2024, 9)),  # more spellings
+        ("agst 2024", (2024, 8)),
+        ("agus 2024", (2024, 8)),
+        ("nop 2024", (2024, 11)),
+        ("Nopember 2024", (2024, 11)),
+        ("okt 24", (2024, 10)),
+        ("pebruari 2025", (2025, 2)),
+        ("febuari 2025", (2025, 2)),  # one typo
+        ("jul '25", (2025, 7)),
+        ("Juli, 2025", (2025, 7)),
+        ("2025 juli", (2025, 7)),
+        ("bulan 7 tahun 2025", (2025, 7)),
+        ("sejak Juli 2025", (2025, 7)),
+        ("072025", (2025, 7)),
+        ("1 Juli 2025", (2025, 7)),  # a whole date: its month
+        ("1/2/2025", (2025, 2)),
     ],
 )
 def test_parse_month(text, expected):
@@ -198,11 +223,16 @@ def test_parse_month(text, expected):
 
 
 @pytest.mark.parametrize(
-    "text",
-    ["13/2025", "00/2025", "7/1949", "7/2101", "juli", "2025", "foo 2025", "07/25", "", "1/2/2025"],
+    "text", ["13/2025", "00/2025", "7/1949", "7/2101", "2025", "foo 2025", "", "7/2/1/2025", "?"]
 )
 def test_parse_month_rejects(text):
     assert parse_month(text) is None
+    assert read_month(text) == "unreadable"
+
+
+@pytest.mark.parametrize("text", ["juli", "Sept", "7", "bulan 7"])
+def test_a_month_without_its_year_is_told_so(text):
+    assert read_month(text) == "no_year"
 
 
 def test_format_month_is_mm_slash_yyyy():
@@ -224,22 +254,125 @@ def test_format_month_is_mm_slash_yyyy():
         "17 August 2007",
         "17082007",
         " 17-08-2007 ",
+        "170807",  # DDMMYY
+        "20070817",  # YYYYMMDD (was read as 20 July of year 817)
+        "17-08-07",  # 2-digit years
+        "17/8/07",
+        "17 Agust 2007",  # month spellings
+        "17 Agts 2007",
+        "17 agst 2007",
+        "17 agus 2007",
+        "17 agt 07",
+        "17 AUG 2007",
+        "August 17, 2007",
+        "tgl 17 agustus 2007",  # words and emoji around it
+        "Tanggal lahir: 17/08/2007",
+        "lahir 17.8.2007",
+        "17-8-2007 🙏",
+        "😀17 agustus 2007!!",
+        "Bandung, 17 Agustus 2007",  # place and date of birth
     ],
 )
 def test_parse_date(text):
-    assert parse_date(text) == date(2007, 8, 17)
+    assert parse_date(text, TODAY) == date(2007, 8, 17)
 
 
 @pytest.mark.parametrize(
-    "text",
-    ["31-02-2007", "29-02-2007", "32-01-2007", "17-13-2007", "17 foo 2007", "17-08", "", "abc"],
+    "text, expected",
+    [
+        ("170806", date(2006, 8, 17)),
+        ("14-03-07", date(2007, 3, 14)),
+        ("17/8/06", date(2006, 8, 17)),
+        ("20070314", date(2007, 3, 14)),
+        ("17 sept 2006", date(2006, 9, 17)),
+        ("17 nop 2006", date(2006, 11, 17)),
+        ("17 pebruari 2007", date(2007, 2, 17)),
+        ("17 febuari 2007", date(2007, 2, 17)),
+        ("17 des 07", date(2007, 12, 17)),
+        ("3 mrt 2007", date(2007, 3, 3)),
+        ("17-08-70", date(1970, 8, 17)),  # 2-digit years: the century that makes 14-60
+        ("17-08-99", date(1999, 8, 17)),
+        ("01-01-11", date(2011, 1, 1)),  # 14 years old on TODAY
+    ],
 )
-def test_parse_date_rejects_impossible_or_unreadable_dates(text):
-    assert parse_date(text) is None
+def test_parse_date_common_forms(text, expected):
+    assert parse_date(text, TODAY) == expected
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("31-02-2007", "impossible"),
+        ("29-02-2007", "impossible"),
+        ("32-01-2007", "impossible"),
+        ("17-13-2007", "impossible"),
+        ("310207", "impossible"),
+        ("17 sept", "no_year"),  # the year is missing: ask, do not guess
+        ("17 Agts", "no_year"),
+        ("17 nop", "no_year"),
+        ("17 pebruari", "no_year"),
+        ("17 febuari", "no_year"),
+        ("17-08", "no_year"),
+        ("01-01-2020", "implausible"),  # 5 years old
+        ("01-01-1900", "implausible"),
+        ("17-08-30", "implausible"),  # 1930 or 2030: neither is 14-60
+        ("17 foo 2007", "unreadable"),
+        ("1782007", "unreadable"),
+        ("", "unreadable"),
+        ("abc", "unreadable"),
+    ],
+)
+def test_read_date_says_what_is_wrong(text, problem):
+    assert read_date(text, TODAY) == problem
+    assert parse_date(text, TODAY) is None
+
+
+def test_without_today_any_date_is_read_for_a_vacancy_deadline():
+    """bot/vacancy_hooks.py reads a deadline: no birth-date age check there."""
+    assert parse_date("31-12-2026") == date(2026, 12, 31)
+    assert parse_date("31/12/26") == date(2026, 12, 31)
+    assert parse_date("31 des 2026") == date(2026, 12, 31)
+    assert parse_date("31-12-2026", TODAY) is None  # as a birth date: -1 years old
+    assert read_date("31 des", None) == "no_year"
 
 
 def test_parse_date_accepts_a_real_leap_day():
-    assert parse_date("29-02-2008") == date(2008, 2, 29)
+    assert parse_date("29-02-2008", TODAY) == date(2008, 2, 29)
+
+
+@pytest.mark.parametrize(
+    "word, number",
+    [
+        ("jan", 1),
+        ("peb", 2),
+        ("pebruari", 2),
+        ("febuari", 2),
+        ("mrt", 3),
+        ("mei", 5),
+        ("may", 5),
+        ("jun", 6),
+        ("juli", 7),
+        ("agt", 8),
+        ("agst", 8),
+        ("agus", 8),
+        ("agts", 8),
+        ("sept", 9),
+        ("okt", 10),
+        ("oct", 10),
+        ("nop", 11),
+        ("nov", 11),
+        ("des", 12),
+        ("dec", 12),
+        ("desember", 12),
+    ],
+)
+def test_month_names(word, number):
+    assert month_number(word) == number
+
+
+@pytest.mark.parametrize("word", ["ju", "ma", "foo", "jumat", ""])
+def test_not_month_names(word):
+    assert month_number(word) is None
 
 
 # ---- NISN ----

@@ -167,12 +167,49 @@ def test_bad_nisn_and_bad_date_are_explained_and_not_counted():
         out = d.text(junk)
         assert d.stage == "ask_id" and "10 angka" in out.text and out.lookups == []
     d.text(ADI.nisn)
-    for junk in ("kemarin", "31-02-2007", "14/03"):
+    for junk, says in (
+        ("kemarin", "Tanggal tidak dikenali"),
+        ("31-02-2007", "tidak ada di kalender"),
+        ("14/03", "lengkap dengan tahunnya"),
+        ("14 maret", "lengkap dengan tahunnya"),
+        ("17 sept", "lengkap dengan tahunnya"),
+        ("14-03-2020", "Tahun lahir itu sepertinya keliru"),  # 5 years old
+        ("14-03-1900", "Tahun lahir itu sepertinya keliru"),
+    ):
         out = d.text(junk)
         assert d.stage == "ask_dob" and "17-08-2007" in out.text and out.lookups == []
+        assert says in out.text, junk
     assert "failures" not in d.state
     d.text("kembali")  # back to the NISN
     assert d.stage == "ask_id" and "nisn" not in d.state
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["140307", "14-03-07", "14/3/07", "20070314", "14 Maret 2007", "14 mrt 07", "tgl 14-3-2007 🙏"],
+)
+def test_birth_date_written_in_common_ways_identifies(typed):
+    d = Driver()
+    d.start()
+    d.text("setuju")
+    d.text(ADI.nisn)
+    out = d.text(typed)
+    assert out.lookups == [Lookup("nisn", nisn=ADI.nisn, dob=ADI.dob)]
+    assert d.stage == "confirm" and "Adi Pratama" in out.text
+
+
+def test_birth_date_in_common_ways_at_the_phone_match_too():
+    d = Driver(channel="whatsapp", address=BUNGA.phone)
+    d.start()
+    d.text("setuju")
+    assert d.stage == "verify_dob"
+    out = d.text("2 nop 07")
+    assert d.stage == "vacancies" and out.of(Link)
+    d = Driver(channel="whatsapp", address=BUNGA.phone)
+    d.start()
+    d.text("setuju")
+    out = d.text("2 nop")
+    assert d.stage == "verify_dob" and "lengkap dengan tahunnya" in out.text and not out.lookups
 
 
 def test_typed_code_at_the_nisn_question():
@@ -725,7 +762,9 @@ def test_multi_select_picks_are_dropped_when_going_back():
 
 # ---------------------------------------------------------------------------------------------
 # months
-@pytest.mark.parametrize("text", ["12/2025", "2026-01", "Januari 2030"])
+@pytest.mark.parametrize(
+    "text", ["12/2025", "2026-01", "Januari 2030", "12/25", "des 25", "sept 2026", "1/26"]
+)
 def test_month_in_the_future_is_refused(text):
     d = at_node("C5")
     out = d.text(text)
@@ -758,6 +797,31 @@ def test_unreadable_month(text):
     d = at_node("D2", "wirausaha")
     out = d.text(text)
     assert d.node == "D2" and "07/2025" in out.text
+
+
+@pytest.mark.parametrize(
+    "text, stored",
+    [
+        ("07/25", "07/2025"),
+        ("7/25", "07/2025"),
+        ("sept 2024", "09/2024"),
+        ("agst 2024", "08/2024"),
+        ("nop 2024", "11/2024"),
+        ("sejak Juli 2025", "07/2025"),
+        ("1 Maret 2025", "03/2025"),
+    ],
+)
+def test_month_with_a_short_year_or_another_spelling(text, stored):
+    d = at_node("C5")
+    d.text(text)
+    assert d.node == "C6" and d.answers["start_month"] == stored
+
+
+def test_month_without_a_year_asks_for_it():
+    d = at_node("C5")
+    out = d.text("juli")
+    assert d.node == "C5" and "start_month" not in d.answers
+    assert "Tulis juga tahunnya" in out.text and out.replies[-1].question == "C5"
 
 
 # ---------------------------------------------------------------------------------------------
