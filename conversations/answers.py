@@ -2,11 +2,19 @@
 
 Choice matching, in tiers (the first tier with exactly one match wins; several matches in a tier
 are ambiguous; no match falls through to the next tier):
-  1. a number: "2" is the second option;
+  1. a number: "2" is the second option ("no 2", "nomor 2", "pilihan 2" too);
   2. exact: the code, the full label, the short label or an alias, ignoring case and punctuation;
-  3. a whole word: the text is one or more whole words at the start of a label or alias
-     ("kuliah" for "Kuliah / melanjutkan");
-  4. a part: the text appears inside a label or alias (at least 3 characters).
+  3. whole words: the text is one or more whole words inside a label or alias ("kuliah" for
+     "Kuliah / melanjutkan", "sedang mencari" for "Belum bekerja, sedang mencari");
+  4. word starts: whole words, the last of which may be the start of a word (3+ letters: "wira",
+     "swast"); a number is always a whole word ("2 bulan" is not inside "12 bulan");
+  5. one typo: text of 5+ letters one edit (a letter added, dropped, changed or two swapped) from
+     a whole label or alias ("kuliyah", "bekrja").
+A bare yes/no word ("tidak", "ya") matches only exactly (tiers 1-2): "tidak" is not "Tidak
+mencari". Text that matches nothing as a whole is read as a phrase: leading and trailing filler
+words go ("masih nganggur", "sedang mencari kerja"); then, unless it holds a negation, a "but",
+an "or" or a question, several activities ("kuliah sambil kerja") are asked back, and the longest
+leading words that match decide ("kerja di pabrik").
 """
 
 from __future__ import annotations
@@ -44,15 +52,49 @@ def norm(text: str) -> str:
 class Match:
     code: str | None  # the matched code, or None
     ambiguous: tuple[str, ...] = ()  # codes it could have been, when ambiguous
+    # when no code: the catalogue key that explains why (None: the generic explanations)
+    hint: str | None = None
 
 
-def match_choice(text: str, options: Sequence[Option], aliases: dict[str, list[str]]) -> Match:
+HINT_PICK_MAIN = "answer.pick_main"  # several activities named: pick the main one
+
+# a reply to a yes/no question, alone: matched only exactly
+_BARE_REPLIES = _words(
+    "tidak tdk gak ga gk nggak ngga enggak engga g bukan no not nope ya iya y yes ok oke okay "
+    "sip sudah udah sama tetap lanjut lanjutkan lanjutin next continue"
+) | {"masih sama", "tetap sama", "sama saja", "sama aja"}
+# a negation, a "but", an "or" or a question in the text: no guessing from a part of it
+_NO_GUESS = _words(
+    "tidak tdk gak ga gk nggak ngga enggak engga bukan belum blm no not nope never tak ndak nda "
+    "dont tapi tetapi namun kecuali but except apa apakah gimana bagaimana maksudnya kenapa "
+    "mengapa what how why atau or"
+)
+_LEAD_FILLERS = _words(
+    "saya aku sy gw gue ane masih sedang sdg lagi lg sudah udah udh sdh dah baru cuma hanya "
+    "sekarang skrg skrng skrang yaitu yakni i im m am currently still now just"
+)
+_TRAIL_FILLERS = _words(
+    "sih kok aja saja deh dong kak ka min gan bang ya yah nih pak bu mas mbak sekarang skrg now"
+)
+_CONJUNCTIONS = _words("sambil dan sama serta plus sekaligus and while")
+_POSITION = re.compile(
+    r"(?:(?:no|nomor|nomer|nmr|pilihan|opsi|option|number|#)\s*\.?\s*)(\d{1,2})\s*[.)]?",
+    re.IGNORECASE,
+)
+_BARE_NUMBER = re.compile(r"(\d{1,2})\s*[.)]?")
+
+
+def match_choice(
+    text: str,
+    options: Sequence[Option],
+    aliases: dict[str, list[str]],
+) -> Match:
     """Match typed `text` to one of `options`; `aliases` maps code -> extra words."""
     raw = text.strip()
     key = norm(raw.replace("_", " "))  # a typed code: "tni_polri" like "tni polri"
     if not key:
         return Match(None)
-    number = re.fullmatch(r"\s*(\d{1,2})\s*[.)]?\s*", raw)
+    number = _POSITION.fullmatch(raw) or _BARE_NUMBER.fullmatch(raw)
     if number:
         index = int(number.group(1)) - 1
         if 0 <= index < len(options):
@@ -62,17 +104,106 @@ def match_choice(text: str, options: Sequence[Option], aliases: dict[str, list[s
     for opt in options:
         words = [opt.code.replace("_", " "), opt.label, opt.short, *aliases.get(opt.code, [])]
         names[opt.code] = [n for n in (norm(w) for w in words) if n]
-    tiers = (
-        lambda n: key == n,
-        lambda n: n.startswith(key + " ") or (" " + key + " ") in (" " + n + " "),
-        lambda n: len(key) >= 3 and key in n,
-    )
-    for test in tiers:
+    found = _tiers(key, names)
+    if found.code is None and not found.ambiguous:
+        found = _phrase(key.split(), names, guess="?" not in raw)
+    return found
+
+
+def _tiers(key: str, names: dict[str, list[str]]) -> Match:
+    words = key.split()
+    tests = [lambda n: key == n]
+    if key not in _BARE_REPLIES:
+        tests += [
+            lambda n: f" {key} " in f" {n} ",
+            lambda n: _starts_words(words, n.split()),
+            lambda n: _one_edit(key, n),
+        ]
+    for test in tests:
         hits = [code for code, ns in names.items() if any(test(n) for n in ns)]
         if len(hits) == 1:
             return Match(hits[0])
         if len(hits) > 1:
             return Match(None, tuple(hits))
+    return Match(None)
+
+
+def _starts_words(typed: list[str], name: list[str]) -> bool:
+    """`typed` are whole words of `name` in a row, the last maybe only a word's start."""
+    last = typed[-1]
+    if len(last) < 3 or not last.isalpha():
+        return False
+    k = len(typed)
+    for i in range(len(name) - k + 1):
+        if name[i : i + k - 1] == typed[:-1] and name[i + k - 1].startswith(last):
+            return True
+    return False
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """`a` (5+ letters) is one edit from `b`: a letter added, dropped, changed or two swapped."""
+    if len(a) < 5 or not a.replace(" ", "").isalpha() or abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long[i]:
+        i += 1
+    return short[i:] == long[i + 1 :]
+
+
+def _strip_fillers(words: list[str]) -> list[str]:
+    words = list(words)
+    while len(words) > 1 and words[0] in _LEAD_FILLERS:
+        words.pop(0)
+    while len(words) > 1 and words[-1] in _TRAIL_FILLERS:
+        words.pop()
+    return words
+
+
+def _phrase(words: list[str], names: dict[str, list[str]], guess: bool) -> Match:
+    """Text that matched nothing as a whole, read as a phrase."""
+    core = _strip_fillers(words)
+    if core != words:
+        found = _tiers(" ".join(core), names)
+        if found.code or found.ambiguous:
+            return found
+    if not guess or any(w in _NO_GUESS for w in core):
+        return Match(None)  # "tidak kuliah", "setuju gak", "kuliah?": no guessing from a part
+    parts: list[list[str]] = [[]]
+    for word in core:
+        if word in _CONJUNCTIONS:
+            parts.append([])
+        else:
+            parts[-1].append(word)
+    parts = [p for p in parts if p]
+    if len(parts) > 1:
+        picked: list[str] = []
+        for part in parts:
+            m = _leading(part, names)
+            picked += [c for c in ((m.code,) if m.code else m.ambiguous) if c not in picked]
+        if len(picked) == 1:
+            return Match(picked[0])
+        if picked:
+            order = list(names)
+            return Match(None, tuple(sorted(picked, key=order.index)), HINT_PICK_MAIN)
+    return _leading(core, names)
+
+
+def _leading(words: list[str], names: dict[str, list[str]]) -> Match:
+    """The longest leading words that match: "kerja di pabrik" is "kerja"."""
+    words = _strip_fillers(words)
+    for n in range(len(words), 0, -1):
+        found = _tiers(" ".join(words[:n]), names)
+        if found.code or found.ambiguous:
+            return found
     return Match(None)
 
 
@@ -96,25 +227,6 @@ def match_multi(
             codes.append(m.code)
     order = [o.code for o in options]
     return sorted(codes, key=order.index), bad
-
-
-def _one_edit(a: str, b: str) -> bool:
-    """`a` (5+ letters) is one edit from `b`: a letter added, dropped, changed or two swapped."""
-    if len(a) < 5 or not a.replace(" ", "").isalpha() or abs(len(a) - len(b)) > 1 or a == b:
-        return False
-    if len(a) == len(b):
-        diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (
-            len(diff) == 2
-            and diff[1] == diff[0] + 1
-            and a[diff[0]] == b[diff[1]]
-            and a[diff[1]] == b[diff[0]]
-        )
-    short, long = (a, b) if len(a) < len(b) else (b, a)
-    i = 0
-    while i < len(short) and short[i] == long[i]:
-        i += 1
-    return short[i:] == long[i + 1 :]
 
 
 # ---- months and dates ----

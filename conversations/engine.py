@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from conversations.answers import (
+    Match,
     clean_text,
     format_month,
     match_choice,
@@ -446,14 +447,16 @@ def _choice(run: _Run, inp: Inbound, question: str, set_name: str) -> str | None
         return inp.value
     m = match_choice(inp.text, options, run.aliases(set_name, [o.code for o in options]))
     if m.code is None:
-        _invalid_choice(run, options, m.ambiguous)
+        _invalid_choice(run, options, m)
         return None
     return m.code
 
 
-def _invalid_choice(run: _Run, options: tuple[Option, ...], ambiguous: tuple[str, ...]) -> None:
-    if ambiguous:
-        labels = ", ".join(o.label for o in options if o.code in ambiguous)
+def _invalid_choice(run: _Run, options: tuple[Option, ...], m: Match) -> None:
+    labels = ", ".join(o.label for o in options if o.code in m.ambiguous)
+    if m.hint:
+        run.ask(prefix=run.t(m.hint, matches=labels))
+    elif m.ambiguous:
         run.ask(prefix=run.t("answer.ambiguous", matches=labels))
     else:
         run.ask(prefix=run.t("answer.invalid_choice"))
@@ -675,9 +678,10 @@ def _stage_q(run: _Run, inp: Inbound) -> None:
     elif node.type == "month":
         _month(run, node, inp.text)
     elif node.type == "choice":
-        m = match_choice(inp.text, options, run.aliases(node.choices, [o.code for o in options]))
+        aliases = run.aliases(node.choices, [o.code for o in options])
+        m = match_choice(inp.text, options, aliases)
         if m.code is None:
-            _invalid_choice(run, options, m.ambiguous)
+            _invalid_choice(run, options, m)
             return
         _advance(run, node, m.code)
     else:  # multi
@@ -689,7 +693,7 @@ def _stage_q(run: _Run, inp: Inbound) -> None:
             inp.text, options, run.aliases(node.choices, [o.code for o in options])
         )
         if not codes or bad:
-            _invalid_choice(run, options, ())
+            _invalid_choice(run, options, Match(None))
             return
         _advance(run, node, codes)
 

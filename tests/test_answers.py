@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from conversations.answers import (
+    HINT_PICK_MAIN,
     Match,
     clean_text,
     format_month,
@@ -40,6 +41,17 @@ def match(text: str, set_name: str, lang: str = "id") -> Match:
     return match_choice(text, options(set_name, lang), aliases(set_name, lang))
 
 
+match_as_text = match
+
+
+def builtin(text: str, set_name: str, codes: tuple[str, ...]) -> Match:
+    flow = default_flow()
+    opts = tuple(flow.option(set_name, c, "id") for c in codes)
+    return match_choice(
+        text, opts, {c: flow.catalogue.aliases(f"alias.{set_name}.{c}", "id") for c in codes}
+    )
+
+
 def multi(text: str, set_name: str = "obstacles") -> tuple[list[str], list[str]]:
     return match_multi(text, options(set_name), aliases(set_name))
 
@@ -71,6 +83,14 @@ def test_a_number_is_the_option_at_that_position(text, code):
 @pytest.mark.parametrize("text", ["0", "7", "99", "-1", "1.5"])
 def test_numbers_out_of_range_match_nothing(text):
     assert match(text, "status").code is None
+
+
+@pytest.mark.parametrize(
+    "text, index",
+    [("no 2", 1), ("no. 2", 1), ("nomor 2", 1), ("Nomer 3", 2), ("pilihan 4", 3), ("#5", 4)],
+)
+def test_a_position_may_be_named_as_such(text, index):
+    assert match(text, "status") == Match(options("status")[index].code)
 
 
 def test_workers_code_zero_is_matched_as_a_code_not_as_position():
@@ -127,8 +147,9 @@ def test_whole_word_and_part_matches():
 def test_ambiguous_results_list_the_candidates():
     assert match("belum", "status") == Match(None, ("mencari_kerja", "tidak_mencari"))
     assert match("belum bekerja", "status") == Match(None, ("mencari_kerja", "tidak_mencari"))
-    result = match("ker", "status")
-    assert result.code is None and {"bekerja", "kursus"} <= set(result.ambiguous)
+    assert match("belum kerja", "status") == Match(None, ("mencari_kerja", "tidak_mencari"))
+    # "ker" starts "kerja" in three options; inside "prakerja" (kursus) it starts no word
+    assert match("ker", "status") == Match(None, ("bekerja", "mencari_kerja", "tidak_mencari"))
 
 
 def test_a_more_exact_tier_beats_a_looser_one():
@@ -144,6 +165,126 @@ def test_junk_matches_nothing_and_is_not_ambiguous(text):
 
 def test_two_letter_text_is_not_a_part_match():
     assert match("ja", "status").code is None  # would be inside "bekerja"
+
+
+@pytest.mark.parametrize(
+    "text, set_name",
+    [
+        ("2 bulan", "searching_months"),  # inside "7–12 bulan" and "Lebih dari 12 bulan"
+        ("2 bul", "searching_months"),
+        ("erja", "status"),  # inside "bekerja", starting no word
+        ("ulanjutkan", "status"),
+    ],
+)
+def test_parts_match_only_at_the_start_of_a_word(text, set_name):
+    assert match_as_text(text, set_name) == Match(None)
+
+
+def test_whole_words_and_word_starts_still_match_inside_a_label():
+    assert match_as_text("usaha", "employer_type") == Match("perorangan")  # "usaha kecil"
+    assert match_as_text("usaha kec", "employer_type") == Match("perorangan")
+
+
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("kuliyah", "melanjutkan"),  # a letter added
+        ("bekrja", "bekerja"),  # a letter dropped
+        ("wirausha", "wirausaha"),
+        ("kursis", "kursus"),  # a letter changed
+        ("kulaih", "melanjutkan"),  # two letters swapped
+        ("masih kuliyah", "melanjutkan"),
+    ],
+)
+def test_one_typo_in_a_word_of_five_letters_or_more(text, code):
+    assert match(text, "status") == Match(code)
+
+
+@pytest.mark.parametrize("text", ["krja", "kuliyahh", "bkrja"])  # short, or two edits away
+def test_no_typo_match_for_short_words_or_two_edits(text):
+    assert match(text, "status").code is None
+
+
+def test_a_typo_that_fits_two_options_is_no_match():
+    opts = (Option("a", "Bekerja", "Bekerja"), Option("b", "Bekerka", "Bekerka"))
+    assert match_choice("Bekerxa", opts, {}).code is None
+
+
+# ---- the status question: what graduates type ----
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("sedang mencari kerja", "mencari_kerja"),
+        ("lagi nyari kerja", "mencari_kerja"),
+        ("masih nganggur", "mencari_kerja"),
+        ("nganggur", "mencari_kerja"),
+        ("kerja di pabrik", "bekerja"),
+        ("kerja", "bekerja"),
+        ("saya kerja di PT Maju", "bekerja"),
+        ("wiraswasta", "wirausaha"),
+        ("jualan", "wirausaha"),
+        ("jualan online", "wirausaha"),
+        ("usaha sendiri", "wirausaha"),
+        ("lanjut kuliah", "melanjutkan"),
+        ("kuliah di UNY", "melanjutkan"),
+        ("sekarang kuliah", "melanjutkan"),
+        ("pelatihan di BLK", "kursus"),
+        ("tidak mencari kerja", "tidak_mencari"),
+        ("Belum bekerja, tidak mencari", "tidak_mencari"),
+    ],
+)
+def test_common_phrasings_of_the_status(text, code):
+    assert match(text, "status") == Match(code)
+
+
+@pytest.mark.parametrize(
+    "text", ["kuliah sambil kerja", "kerja sambil kuliah", "kuliah dan kerja", "kerja sama kuliah"]
+)
+def test_two_activities_are_asked_back_to_pick_the_main_one(text):
+    # QUESTIONNAIRE.md asks for the *main* activity: both fit, the person picks
+    assert match(text, "status") == Match(None, ("bekerja", "melanjutkan"), HINT_PICK_MAIN)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lanjut",  # the reminder says "Mohon lanjutkan"
+        "lanjutkan",
+        "tidak",  # "Apakah ada perubahan?" (the follow-up) -> "tidak" is no "Tidak mencari"
+        "ya",
+        "ok",
+        "sudah",
+        "masih sama",
+        "tidak kuliah",  # a negation: no guessing from "kuliah"
+        "kuliah atau kerja?",  # a question
+        "kuliah atau kerja",  # unsure
+        "kerja itu apa",
+    ],
+)
+def test_replies_to_the_reminder_and_negations_are_no_status(text):
+    result = match(text, "status")
+    assert result.code is None and result.hint is None, result
+
+
+def test_a_bare_no_still_answers_where_it_is_an_alias():
+    assert match("tidak", "yes_no") == Match("tidak")
+    assert match("tidak", "relevance") == Match("tidak_sesuai")
+    assert match("tidak", "relevance_study") == Match("tidak")
+
+
+@pytest.mark.parametrize(
+    "text, code",
+    [("setuju", "setuju"), ("stuju", "setuju"), ("ya saya setuju", "setuju")],
+)
+def test_consent_phrases(text, code):
+    assert builtin(text, "consent", ("setuju", "tidak_setuju")) == Match(code)
+
+
+@pytest.mark.parametrize(
+    "text", ["setuju gak ya", "setuju tapi nanti", "setuju untuk apa?", "belum setuju"]
+)
+def test_consent_is_never_guessed_from_a_part(text):
+    assert builtin(text, "consent", ("setuju", "tidak_setuju")).code is None
 
 
 # ---- match_multi ----

@@ -825,6 +825,46 @@ def test_month_without_a_year_asks_for_it():
 
 
 # ---------------------------------------------------------------------------------------------
+# the status question: what graduates type
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("sedang mencari kerja", "mencari_kerja"),
+        ("masih nganggur", "mencari_kerja"),
+        ("nganggur", "mencari_kerja"),
+        ("kerja di pabrik", "bekerja"),
+        ("wiraswasta", "wirausaha"),
+        ("jualan", "wirausaha"),
+        ("usaha sendiri", "wirausaha"),
+        ("kuliyah", "melanjutkan"),
+        ("bekrja", "bekerja"),
+    ],
+)
+def test_status_phrasings(text, code):
+    d = Driver()
+    d.onboard()
+    d.text(text)
+    assert d.answers["status"] == code
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("lanjut", INVALID),  # the reminder says "Mohon lanjutkan": not "Kuliah / melanjutkan"
+        ("tidak", INVALID),  # the follow-up asks "ada perubahan?": not "Tidak mencari"
+        ("belum kerja", "Belum bekerja, sedang mencari, Belum bekerja, tidak mencari"),
+        ("kuliah sambil kerja", "Pilih satu yang paling utama"),
+    ],
+)
+def test_status_replies_that_are_asked_back(text, expected):
+    d = Driver()
+    d.onboard()
+    out = d.text(text)
+    assert d.node == "B1" and d.answers == {} and expected in out.text
+    assert out.replies[-1].question == "B1" and len(out.replies[-1].options) == 6
+
+
+# ---------------------------------------------------------------------------------------------
 # branches
 def test_branch_change_after_going_back_prunes_the_old_branch():
     d = at_node("C7")  # bekerja: C1..C6 answered, start_month among them
