@@ -2,7 +2,10 @@
 
 Choice matching, in tiers (the first tier with exactly one match wins; several matches in a tier
 are ambiguous; no match falls through to the next tier):
-  1. a number: "2" is the second option ("no 2", "nomor 2", "pilihan 2" too);
+  1. a number: "2" is the second option ("no 2", "nomor 2", "pilihan 2" too). At a question
+     whose options are numeric ranges (questionnaire.yaml `ranges:`) a bare number is a quantity
+     instead: "4" or "4 orang" is the option whose range holds 4 (conversations/quantities.py),
+     and only "nomor 2" names a position;
   2. exact: the code, the full label, the short label or an alias, ignoring case and punctuation;
   3. whole words: the text is one or more whole words inside a label or alias ("kuliah" for
      "Kuliah / melanjutkan", "sedang mencari" for "Belum bekerja, sedang mencari");
@@ -25,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from conversations.quantities import Quantity, RangeSet, read_quantity
 from conversations.types import Option
 
 
@@ -56,6 +60,7 @@ class Match:
     hint: str | None = None
 
 
+HINT_BETWEEN = "answer.range.between"  # a quantity on a shared bound / in a gap: pick one
 HINT_PICK_MAIN = "answer.pick_main"  # several activities named: pick the main one
 
 # a reply to a yes/no question, alone: matched only exactly
@@ -88,32 +93,52 @@ def match_choice(
     text: str,
     options: Sequence[Option],
     aliases: dict[str, list[str]],
+    ranges: RangeSet | None = None,
 ) -> Match:
-    """Match typed `text` to one of `options`; `aliases` maps code -> extra words."""
+    """Match typed `text` to one of `options`; `aliases` maps code -> extra words; `ranges`
+    when the options are numeric ranges (a typed quantity picks the option holding it)."""
     raw = text.strip()
     key = norm(raw.replace("_", " "))  # a typed code: "tni_polri" like "tni polri"
     if not key:
         return Match(None)
-    number = _POSITION.fullmatch(raw) or _BARE_NUMBER.fullmatch(raw)
+    number = _POSITION.fullmatch(raw) or (None if ranges else _BARE_NUMBER.fullmatch(raw))
     if number:
         index = int(number.group(1)) - 1
         if 0 <= index < len(options):
             return Match(options[index].code)
         # a number that is not an option's index may still be a code (e.g. workers "0")
+    codes = [o.code for o in options]
+    if ranges is not None:
+        reading = read_quantity(raw, ranges.unit)
+        if isinstance(reading, Quantity):
+            placed = tuple(c for c in ranges.place(reading) if c in codes)
+            if len(placed) == 1:
+                return Match(placed[0])
+            if placed:
+                return Match(None, placed, HINT_BETWEEN)
+        elif reading is not None:  # a quantity that cannot be placed: say why
+            return Match(None, (), f"answer.range.{reading}")
     names: dict[str, list[str]] = {}
     for opt in options:
         words = [opt.code.replace("_", " "), opt.label, opt.short, *aliases.get(opt.code, [])]
         names[opt.code] = [n for n in (norm(w) for w in words) if n]
-    found = _tiers(key, names)
-    if found.code is None and not found.ambiguous:
-        found = _phrase(key.split(), names, guess="?" not in raw)
+    if ranges is not None and any(ch.isdigit() for ch in key):
+        # numbers that are no quantity ("-1", "3 juta" for people): a code typed as such
+        # ("1_4") at most, never a number inside a label
+        found = _tiers(key, names, exact_only=True)
+    else:
+        found = _tiers(key, names)
+        if found.code is None and not found.ambiguous:
+            found = _phrase(key.split(), names, guess="?" not in raw)
+    if ranges is not None and found.code is None:
+        return Match(None, (), f"answer.range.{ranges.unit}")
     return found
 
 
-def _tiers(key: str, names: dict[str, list[str]]) -> Match:
+def _tiers(key: str, names: dict[str, list[str]], exact_only: bool = False) -> Match:
     words = key.split()
     tests = [lambda n: key == n]
-    if key not in _BARE_REPLIES:
+    if key not in _BARE_REPLIES and not exact_only:
         tests += [
             lambda n: f" {key} " in f" {n} ",
             lambda n: _starts_words(words, n.split()),

@@ -215,6 +215,7 @@ class _Run:
         question: str | None = None
         options: tuple[Option, ...] = ()
         multi = False
+        numbered = True
         if stage == "consent":
             text = self.t("consent", school=self.ctx.school, retention=self.retention())
             question, options = Q_CONSENT, self.builtin_options("consent")
@@ -243,6 +244,7 @@ class _Run:
             question = node.id
             if node.choices:
                 options = self.flow.options(node.choices, self.lang)
+                numbered = node.choices not in self.flow.ranges  # there "4" is a quantity
             if node.type == "multi":
                 multi = True
                 picked = self.s.get("multi") or []
@@ -267,7 +269,7 @@ class _Run:
             text = self.t("refused.again")
         if prefix:
             text = prefix + "\n\n" + text
-        return Reply(text=text, question=question, options=options, multi=multi)
+        return Reply(text=text, question=question, options=options, multi=multi, numbered=numbered)
 
     def ask(self, prefix: str | None = None) -> None:
         self.out.replies.append(self.prompt(prefix))
@@ -679,7 +681,7 @@ def _stage_q(run: _Run, inp: Inbound) -> None:
         _month(run, node, inp.text)
     elif node.type == "choice":
         aliases = run.aliases(node.choices, [o.code for o in options])
-        m = match_choice(inp.text, options, aliases)
+        m = match_choice(inp.text, options, aliases, run.flow.ranges.get(node.choices))
         if m.code is None:
             _invalid_choice(run, options, m)
             return

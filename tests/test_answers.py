@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conversations.answers import (
+    HINT_BETWEEN,
     HINT_PICK_MAIN,
     Match,
     clean_text,
@@ -23,6 +26,7 @@ from conversations.answers import (
 )
 from conversations.questionnaire import default_flow
 from conversations.types import Option
+from tests.engine_driver import typed_quantity
 
 TODAY = date(2025, 11, 20)  # tests/engine_driver.NOW
 
@@ -38,10 +42,14 @@ def aliases(set_name: str, lang: str = "id") -> dict[str, list[str]]:
 
 
 def match(text: str, set_name: str, lang: str = "id") -> Match:
+    """As the engine matches: with the set's numeric ranges when it has them."""
+    ranges = default_flow().ranges.get(set_name)
+    return match_choice(text, options(set_name, lang), aliases(set_name, lang), ranges)
+
+
+def match_as_text(text: str, set_name: str, lang: str = "id") -> Match:
+    """Without the ranges: the text tiers alone."""
     return match_choice(text, options(set_name, lang), aliases(set_name, lang))
-
-
-match_as_text = match
 
 
 def builtin(text: str, set_name: str, codes: tuple[str, ...]) -> Match:
@@ -93,13 +101,9 @@ def test_a_position_may_be_named_as_such(text, index):
     assert match(text, "status") == Match(options("status")[index].code)
 
 
-def test_workers_code_zero_is_matched_as_a_code_not_as_position():
-    # "0" is no position, but it is the code of "Tidak ada (sendiri)"
-    assert match("0", "workers") == Match("0")
-    # positions still win for numbers that are in range
-    assert match("1", "workers") == Match("0")
-    assert match("2", "workers") == Match("1_4")
-    assert match("4", "workers") == Match("20plus")
+def test_a_number_that_is_no_position_may_still_be_a_code():
+    # without ranges, "0" is no position but the code of "Tidak ada (sendiri)"
+    assert match_as_text("0", "workers") == Match("0")
 
 
 # ---- tier 2, exact ----
@@ -183,6 +187,10 @@ def test_parts_match_only_at_the_start_of_a_word(text, set_name):
 def test_whole_words_and_word_starts_still_match_inside_a_label():
     assert match_as_text("usaha", "employer_type") == Match("perorangan")  # "usaha kecil"
     assert match_as_text("usaha kec", "employer_type") == Match("perorangan")
+    # as text, "12 bulan" is the short label "> 12 bulan" without its ">": a range question
+    # reads a quantity first
+    assert match_as_text("12 bulan", "searching_months") == Match("gt12")
+    assert match("12 bulan", "searching_months") == Match("7_12")
 
 
 @pytest.mark.parametrize(
@@ -285,6 +293,174 @@ def test_consent_phrases(text, code):
 )
 def test_consent_is_never_guessed_from_a_part(text):
     assert builtin(text, "consent", ("setuju", "tidak_setuju")).code is None
+
+
+# ---- numeric ranges: a typed quantity is put in its range ----
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("0", "0"),
+        ("1", "1_4"),  # no longer the first option ("Tidak ada")
+        ("3", "1_4"),  # no longer the third option ("5–19 orang")
+        ("4", "1_4"),  # no longer the fourth option ("20 orang atau lebih")
+        ("4 orang", "1_4"),
+        ("5", "5_19"),
+        ("19 org", "5_19"),
+        ("20", "20plus"),
+        ("25 karyawan", "20plus"),
+        ("ada 3 pegawai", "1_4"),
+        ("tiga", "1_4"),
+        ("dua puluh lima", "20plus"),
+        ("20an", "20plus"),
+        ("20+", "20plus"),
+        ("lebih dari 4", "5_19"),
+        ("kurang dari 5 orang", "1_4"),
+        ("1-4 orang", "1_4"),
+        ("sendiri", "0"),
+        ("tidak ada", "0"),
+        ("nol", "0"),
+        ("nomor 4", "20plus"),  # a position only when named so
+    ],
+)
+def test_workers_typed_as_a_number_of_people(text, code):
+    assert match(text, "workers") == Match(code)
+
+
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("0", "lt1"),
+        ("1", "1_3"),
+        ("1 bulan", "1_3"),  # not "< 1 bulan"
+        ("2 bulan", "1_3"),  # not inside "12 bulan"
+        ("3", "1_3"),
+        ("5", "4_6"),
+        ("5 bulan", "4_6"),
+        ("sudah 5 bln", "4_6"),
+        ("12 bulan", "7_12"),  # not "> 12 bulan"
+        ("13 bulan", "gt12"),
+        ("2 minggu", "lt1"),
+        ("baru seminggu", "lt1"),
+        ("10 hari", "lt1"),
+        ("setengah tahun", "4_6"),
+        ("1 tahun", "7_12"),
+        ("setahun lebih", "gt12"),
+        ("1,5 tahun", "gt12"),
+        ("1 tahun 3 bulan", "gt12"),
+        ("2thn", "gt12"),
+        ("kurang dari sebulan", "lt1"),
+        ("lebih dari 12 bulan", "gt12"),
+        ("4-6 bulan", "4_6"),
+    ],
+)
+def test_months_typed_as_a_duration(text, code):
+    assert match(text, "searching_months") == Match(code)
+
+
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("0", "lt1"),
+        ("800rb", "lt1"),
+        ("800 ribu", "lt1"),
+        ("800", "lt1"),  # bare 100-99 999: thousands
+        ("1 juta", "1_2"),  # not "< Rp1 juta"
+        ("Rp1 juta", "1_2"),
+        ("1,5jt", "1_2"),
+        ("1.5 juta", "1_2"),
+        ("1jt500", "1_2"),
+        ("sejuta", "1_2"),
+        ("hampir 2 juta", "1_2"),
+        ("2 juta", "2_3"),  # a shared edge goes up: "Rp2–3 juta"
+        ("2,5 juta", "2_3"),
+        ("2.500.000", "2_3"),
+        ("Rp 2.500.000,-", "2_3"),
+        ("2500", "2_3"),
+        ("2 jutaan", "2_3"),
+        ("dua setengah juta", "2_3"),
+        ("Rp 3jt", "3_4"),
+        ("3", "3_4"),  # bare below 10: millions
+        ("3jt/bln", "3_4"),
+        ("gaji 3 juta per bulan", "3_4"),
+        ("sekitar 3 juta", "3_4"),
+        ("kira2 3 jt", "3_4"),
+        ("± 3 juta", "3_4"),
+        ("3,5 juta", "3_4"),
+        ("4 juta", "4_5"),
+        ("5 juta", "4_5"),  # "> Rp5 juta" is more than 5
+        ("5 juta lebih", "gt5"),
+        ("6 juta", "gt5"),
+        ("Rp6.000.000", "gt5"),
+        ("15 juta", "gt5"),
+        ("2-3 juta", "2_3"),
+        ("Rp1–2 juta", "1_2"),
+        ("rahasia", "rahasia"),
+        ("tidak mau", "rahasia"),
+    ],
+)
+def test_income_typed_as_an_amount(text, code):
+    assert match(text, "income") == Match(code)
+
+
+@pytest.mark.parametrize(
+    "text, set_name, codes",
+    [
+        ("3,5 bulan", "searching_months", ("1_3", "4_6")),  # between "1–3" and "4–6"
+        ("3 bulan lebih", "searching_months", ("1_3", "4_6")),
+        ("3-5 bulan", "searching_months", ("1_3", "4_6")),
+        ("2-6 bulan", "searching_months", ("1_3", "4_6")),
+        ("3-5 orang", "workers", ("1_4", "5_19")),
+        ("3-5 juta", "income", ("3_4", "4_5")),
+        ("1-10 juta", "income", ("1_2", "2_3", "3_4", "4_5", "gt5")),
+    ],
+)
+def test_a_quantity_between_or_over_several_ranges_is_asked_back(text, set_name, codes):
+    assert match(text, set_name) == Match(None, codes, HINT_BETWEEN)
+
+
+@pytest.mark.parametrize(
+    "text, set_name, hint",
+    [
+        ("UMR", "income", "answer.range.umr"),
+        ("sesuai umk", "income", "answer.range.umr"),
+        ("50", "income", "answer.range.unclear_amount"),  # 50 juta? 50 ribu?
+        ("15000", "income", "answer.range.unclear_amount"),  # 15 juta? Rp15.000?
+        ("Rp 10.000", "income", "answer.range.unclear_amount"),
+        ("2,5 orang", "workers", "answer.range.not_whole"),
+        ("banyak", "workers", "answer.range.people"),
+        ("-3", "workers", "answer.range.people"),
+        ("-1", "workers", "answer.range.people"),  # not the "1" of "1–4 orang"
+        ("1 2 3", "workers", "answer.range.people"),
+        ("3 juta", "workers", "answer.range.people"),  # the wrong unit
+        ("lama", "searching_months", "answer.range.months"),
+        ("5 orang", "searching_months", "answer.range.months"),
+        ("bulan", "searching_months", "answer.range.months"),  # in every label: no guess
+        ("2 bulan", "income", "answer.range.million_rupiah"),
+        ("juta", "income", "answer.range.million_rupiah"),
+    ],
+)
+def test_a_quantity_that_cannot_be_placed_says_why(text, set_name, hint):
+    assert match(text, set_name) == Match(None, (), hint)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_typed_quantity_inside_one_range_answers_that_option(data):
+    flow = default_flow()
+    set_name = data.draw(st.sampled_from(sorted(flow.ranges)), label="set")
+    ranges = flow.ranges[set_name]
+    bound = data.draw(st.sampled_from(ranges.bounds), label="range")
+    text = data.draw(typed_quantity(ranges.unit, bound), label="typed")
+    assert match(text, set_name) == Match(bound.code)
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+@pytest.mark.parametrize("set_name", ["workers", "searching_months", "income"])
+def test_every_label_of_a_range_question_answers_its_own_option(set_name, lang):
+    """Typed back as shown ("1–4 orang", "< Rp1 juta", "> 12 bulan"), a label is its option."""
+    for opt in options(set_name, lang):
+        for text in {opt.label, opt.short, opt.label.lower(), opt.code}:
+            assert match(text, set_name, lang) == Match(opt.code), text
 
 
 # ---- match_multi ----

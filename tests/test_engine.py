@@ -825,6 +825,84 @@ def test_month_without_a_year_asks_for_it():
 
 
 # ---------------------------------------------------------------------------------------------
+# questions whose options are numeric ranges: a typed number is a quantity
+@pytest.mark.parametrize(
+    "node, status, text, field, code",
+    [
+        ("D3", "wirausaha", "4", "workers", "1_4"),  # was 20plus: the 4th option
+        ("D3", "wirausaha", "1", "workers", "1_4"),  # was 0: the 1st option
+        ("D3", "wirausaha", "3", "workers", "1_4"),  # was 5_19
+        ("D3", "wirausaha", "4 orang", "workers", "1_4"),
+        ("D3", "wirausaha", "0", "workers", "0"),
+        ("D3", "wirausaha", "sendiri", "workers", "0"),
+        ("D3", "wirausaha", "25", "workers", "20plus"),
+        ("G1", "mencari_kerja", "5", "searching_months", "4_6"),  # was gt12
+        ("G1", "mencari_kerja", "3", "searching_months", "1_3"),  # was 4_6
+        ("G1", "mencari_kerja", "2 bulan", "searching_months", "1_3"),  # was ambiguous
+        ("G1", "mencari_kerja", "1 bulan", "searching_months", "1_3"),  # was lt1 ("< 1 bulan")
+        ("G1", "mencari_kerja", "1 tahun", "searching_months", "7_12"),
+        ("G1", "mencari_kerja", "2 minggu", "searching_months", "lt1"),
+        ("C7", "bekerja", "1 juta", "income", "1_2"),  # was lt1
+        ("C7", "bekerja", "2,5 juta", "income", "2_3"),  # was refused
+        ("C7", "bekerja", "2.500.000", "income", "2_3"),
+        ("C7", "bekerja", "Rp 3jt", "income", "3_4"),
+        ("C7", "bekerja", "1,5jt", "income", "1_2"),
+        ("C7", "bekerja", "6 juta", "income", "gt5"),  # was refused
+        ("C7", "bekerja", "rahasia", "income", "rahasia"),
+        ("D4", "wirausaha", "800rb", "income", "lt1"),
+    ],
+)
+def test_a_typed_quantity_is_stored_as_its_range(node, status, text, field, code):
+    d = at_node(node, status)
+    d.text(text)
+    assert d.answers[field] == code and d.node != node
+
+
+@pytest.mark.parametrize(
+    "node, status", [("D3", "wirausaha"), ("G1", "mencari_kerja"), ("C7", "bekerja")]
+)
+def test_range_questions_show_unnumbered_options_and_ask_for_a_quantity(node, status):
+    d = at_node(node, status)
+    prompt = d.prompt()
+    assert prompt.question == node and prompt.options and prompt.numbered is False
+    assert "Tulis" in prompt.text and "contoh" in prompt.text
+    # every other choice question keeps its numbers
+    assert at_node("C3").prompt().numbered is True
+    d.text("nomor 2")  # a position, named as such
+    assert d.answers[d.flow.node(node).field] == d.flow.choice_sets[d.flow.node(node).choices][1]
+
+
+@pytest.mark.parametrize(
+    "node, status, text, expected",
+    [
+        ("C7", "bekerja", "UMR", "UMR/UMK berbeda di tiap daerah"),
+        ("C7", "bekerja", "50", "Tulis dengan juta atau ribu"),
+        ("D3", "wirausaha", "2,5 orang", "bilangan bulat"),
+        ("D3", "wirausaha", "banyak", "Tulis jumlah orangnya"),
+        ("G1", "mencari_kerja", "lama banget", "Tulis lamanya"),
+        ("G1", "mencari_kerja", "3,5 bulan", "bisa masuk 1–3 bulan, 4–6 bulan"),
+        ("G1", "mencari_kerja", "3-5 bulan", "bisa masuk 1–3 bulan, 4–6 bulan"),
+    ],
+)
+def test_a_quantity_that_cannot_be_placed_is_explained_and_changes_nothing(
+    node, status, text, expected
+):
+    d = at_node(node, status)
+    before = d.answers
+    out = d.text(text)
+    assert d.node == node and d.answers == before
+    assert expected in out.text and out.replies[-1].question == node
+    assert out.replies[-1].numbered is False
+
+
+def test_range_hints_are_in_english_too():
+    d = at_node("C7")
+    d.text("/bahasa en")
+    out = d.text("UMR")
+    assert "minimum wage" in out.text and d.node == "C7"
+
+
+# ---------------------------------------------------------------------------------------------
 # the status question: what graduates type
 @pytest.mark.parametrize(
     "text, code",
