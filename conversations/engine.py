@@ -20,12 +20,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from conversations.answers import (
+    Match,
     clean_text,
     format_month,
     match_choice,
     match_multi,
     norm,
-    parse_month,
+    read_date,
+    read_month,
 )
 from conversations.intents import (
     BOTH,
@@ -232,6 +234,7 @@ class _Run:
         question: str | None = None
         options: tuple[Option, ...] = ()
         multi = False
+        numbered = True
         if stage == "consent":
             text = self.t("consent", school=self.ctx.school, retention=self.retention())
             question, options = Q_CONSENT, self.builtin_options("consent")
@@ -260,6 +263,7 @@ class _Run:
             question = node.id
             if node.choices:
                 options = self.flow.options(node.choices, self.lang)
+                numbered = node.choices not in self.flow.ranges  # there "4" is a quantity
             if node.type == "multi":
                 multi = True
                 picked = self.s.get("multi") or []
@@ -284,10 +288,13 @@ class _Run:
             text = self.t("refused.again")
         if prefix:
             text = prefix + "\n\n" + text
-        return Reply(text=text, question=question, options=options, multi=multi)
+        return Reply(text=text, question=question, options=options, multi=multi, numbered=numbered)
 
     def ask(self, prefix: str | None = None) -> None:
         self.out.replies.append(self.prompt(prefix))
+
+    def today(self) -> date:
+        return self.ctx.now.astimezone(self.ctx.zone).date()
 
     def retention(self) -> str:
         return self.ctx.retention.get(self.lang) or next(iter(self.ctx.retention.values()), "")
@@ -488,7 +495,7 @@ def _choice(run: _Run, inp: Inbound, question: str, set_name: str) -> str | None
         return read
     m = match_choice(inp.text, options, aliases)
     if m.code is None:
-        _invalid_choice(run, options, m.ambiguous)
+        _invalid_choice(run, options, m)
         return None
     return m.code
 
@@ -514,9 +521,11 @@ def _read_binary(run: _Run, text: str, set_name: str, aliases: dict[str, list[st
     return BOTH if verdict == BOTH else None
 
 
-def _invalid_choice(run: _Run, options: tuple[Option, ...], ambiguous: tuple[str, ...]) -> None:
-    if ambiguous:
-        labels = ", ".join(o.label for o in options if o.code in ambiguous)
+def _invalid_choice(run: _Run, options: tuple[Option, ...], m: Match) -> None:
+    labels = ", ".join(o.label for o in options if o.code in m.ambiguous)
+    if m.hint:
+        run.ask(prefix=run.t(m.hint, matches=labels))
+    elif m.ambiguous:
         run.ask(prefix=run.t("answer.ambiguous", matches=labels))
     else:
         run.ask(prefix=run.t("answer.invalid_choice"))
@@ -584,12 +593,33 @@ def _stage_ask_dob(run: _Run, inp: Inbound) -> None:
     found = find_identity(inp.text)
     if found.nisn and found.dob:  # the NISN again, with the date: "0071234501 14-03-2007"
         run.s["nisn"] = found.nisn
-    dob = found.dob if found.nisn and found.dob else find_date(inp.text)
-    if dob is None:
-        run.say("identify.bad_date")
+    dob = _read_dob(run, inp.text, found.dob if found.nisn else None)
+    if not isinstance(dob, date):
+        run.say(_DATE_PROBLEMS[dob])
         return
     run.s["pending"] = "nisn"
     run.effect(Lookup("nisn", nisn=run.s.get("nisn"), dob=dob))
+
+
+def _read_dob(run: _Run, text: str, found: date | None = None) -> date | str:
+    """A birth date: the message read as a date (a problem code from `read_date` when it is
+    not one), else a date inside a sentence ("lahir saya 14-03-2007 kak", or `found`), held to
+    the same plausible age."""
+    dob = read_date(text, run.today())
+    if isinstance(dob, date):
+        return dob
+    found = found or find_date(text)
+    if found is None:
+        return dob
+    return read_date(found.isoformat(), run.today())
+
+
+_DATE_PROBLEMS = {
+    "unreadable": "identify.bad_date",
+    "no_year": "identify.date_no_year",
+    "impossible": "identify.date_impossible",
+    "implausible": "identify.date_implausible",
+}
 
 
 def _stage_verify_dob(run: _Run, inp: Inbound) -> None:
@@ -604,9 +634,9 @@ def _stage_verify_dob(run: _Run, inp: Inbound) -> None:
         run.s["stage"] = "ask_id"
         run.say("identify.not_me")
         return
-    dob = find_date(inp.text)
-    if dob is None:
-        run.say("identify.bad_date")
+    dob = _read_dob(run, inp.text)
+    if not isinstance(dob, date):
+        run.say(_DATE_PROBLEMS[dob])
         return
     run.s["pending"] = "dob"
     run.effect(Lookup("dob", dob=dob, alumnus_id=(run.s.get("candidate") or {}).get("id")))
@@ -752,9 +782,9 @@ def _stage_q(run: _Run, inp: Inbound) -> None:
         if read is not None:
             _advance(run, node, read)
             return
-        m = match_choice(inp.text, options, aliases)
+        m = match_choice(inp.text, options, aliases, run.flow.ranges.get(node.choices))
         if m.code is None:
-            _invalid_choice(run, options, m.ambiguous)
+            _invalid_choice(run, options, m)
             return
         _advance(run, node, m.code)
     else:  # multi
@@ -766,7 +796,7 @@ def _stage_q(run: _Run, inp: Inbound) -> None:
             inp.text, options, run.aliases(node.choices, [o.code for o in options])
         )
         if not codes or bad:
-            _invalid_choice(run, options, ())
+            _invalid_choice(run, options, Match(None))
             return
         _advance(run, node, codes)
 
@@ -792,9 +822,10 @@ def _multi_tap(run: _Run, node: Node, options: tuple[Option, ...], code: str) ->
 
 
 def _month(run: _Run, node: Node, text: str) -> None:
-    parsed = parse_month(text)
-    if parsed is None:
-        run.ask(prefix=run.t("answer.bad_month"))
+    parsed = read_month(text)
+    if isinstance(parsed, str):
+        no_year = parsed == "no_year"
+        run.ask(prefix=run.t("answer.month_no_year" if no_year else "answer.bad_month"))
         return
     year, month = parsed
     local_now = run.ctx.now.astimezone(run.ctx.zone)

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from conversations.messages import LANGUAGES, Catalogue, catalogue
+from conversations.quantities import RangeSet, parse_ranges
 from conversations.types import Option
 
 _PATH = Path(__file__).with_name("questionnaire.yaml")
@@ -48,6 +49,7 @@ class Flow:
     nodes: dict[str, Node]
     choice_sets: dict[str, tuple[str, ...]]
     catalogue: Catalogue
+    ranges: dict[str, RangeSet] = field(default_factory=dict)  # choice sets of numeric ranges
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]
@@ -103,6 +105,17 @@ def parse_flow(data: Any, cat: Catalogue) -> Flow:
         if len(set(codes)) != len(codes):
             raise _fail(f"choice set {name!r}: duplicate codes")
         choice_sets[str(name)] = codes
+    ranges_raw = data.get("ranges") or {}
+    if not isinstance(ranges_raw, dict):
+        raise _fail("`ranges` must map a choice set name to its unit and bounds")
+    ranges: dict[str, RangeSet] = {}
+    for name, raw in ranges_raw.items():
+        if str(name) not in choice_sets:
+            raise _fail(f"ranges {str(name)!r}: no choice set of that name")
+        try:
+            ranges[str(name)] = parse_ranges(str(name), raw, choice_sets[str(name)])
+        except ValueError as exc:
+            raise _fail(str(exc)) from exc
     nodes_raw = data.get("nodes")
     if not isinstance(nodes_raw, list) or not nodes_raw:
         raise _fail("`nodes` must be a non-empty list")
@@ -150,7 +163,7 @@ def parse_flow(data: Any, cat: Catalogue) -> Flow:
         for target in [node.next, *node.branches.values()]:
             if target is not None and target != END and target not in nodes:
                 raise _fail(f"node {node.id}: goes to unknown node {target!r}")
-    flow = Flow(int(data.get("version", 1)), start, nodes, choice_sets, cat)
+    flow = Flow(int(data.get("version", 1)), start, nodes, choice_sets, cat, ranges)
     _check_texts(flow)
     _check_acyclic(flow)
     return flow
@@ -158,6 +171,10 @@ def parse_flow(data: Any, cat: Catalogue) -> Flow:
 
 def _check_texts(flow: Flow) -> None:
     cat = flow.catalogue
+    for name, ranges in flow.ranges.items():
+        key = f"answer.range.{ranges.unit}"
+        if not cat.has(key):
+            raise _fail(f"ranges {name!r}: no hint `{key}` in the catalogue")
     for node in flow.nodes.values():
         if not cat.has(f"q.{node.id}"):
             raise _fail(f"node {node.id}: no question text `q.{node.id}` in the catalogue")

@@ -78,6 +78,9 @@ class Reply:
     multi: bool = False  # several options may be picked (typed "1,3" or tapped one by one)
     action: str | None = None  # for non-questionnaire buttons, e.g. "interest:12"
     attachment: Attachment | None = None
+    # options are shown with their numbers (a typed "2" picks the second); False where a typed
+    # number is a quantity instead (options that are numeric ranges: "4" is 4 people)
+    numbered: bool = True
 
 
 @dataclass(slots=True)

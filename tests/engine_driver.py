@@ -17,10 +17,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from fractions import Fraction
 from typing import Any
+
+from hypothesis import strategies as st
 
 from conversations import engine
 from conversations.engine import Context, Lookup, LookupResult, Step
+from conversations.quantities import Bound, Value
 from conversations.questionnaire import Flow, default_flow
 from conversations.types import Inbound, InputKind, Reply
 from storage.invitations import normalise_code
@@ -226,7 +230,7 @@ BRANCH_WALKS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "mencari_kerja": [
         ("text", "B1", "5"),
-        ("text", "G1", "3"),
+        ("text", "G1", "5 bulan"),
         ("text", "G2", "1, 3"),
         ("text", "G3", "tidak"),
         ("text", "Z1", "lewati"),
@@ -303,3 +307,38 @@ def walk(d: Driver, steps: list[tuple[str, str, str]]) -> None:
     for how, node_id, value in steps:
         assert d.node == node_id, (d.node, node_id, d.state)
         d.tap(node_id, value) if how == "tap" else d.text(value)
+
+
+# ---- typed quantities, for questions whose options are numeric ranges ----
+def decimal(value: Fraction) -> str:
+    """2.5 as "2,5", 3 as "3" (Indonesian decimal comma)."""
+    text = f"{float(value):.2f}".rstrip("0").rstrip(".")
+    return text.replace(".", ",")
+
+
+@st.composite
+def typed_quantity(draw, unit: str, bound: Bound) -> str:
+    """A typed amount that lies inside `bound` only, written the ways people write it."""
+    high = bound.high if bound.high is not None else bound.low + 30
+    step = 1 if unit == "people" else 100  # whole people; hundredths of months and millions
+    value = draw(
+        st.integers(int(bound.low * step), int(high * step))
+        .map(lambda n: Fraction(n, step))
+        .filter(lambda v: bound.holds(Value(v)))
+    )
+    if unit == "people":
+        forms = [f"{value}", f"{value} orang", f"ada {value} karyawan"]
+    elif unit == "months":
+        forms = [f"{decimal(value)} bulan", f"sudah {decimal(value)} bln"]
+        if value.denominator == 1:
+            forms.append(f"{value}")
+        if value % 12 == 0 and value:
+            forms.append(f"{value // 12} tahun")
+    else:
+        rupiah = int(value * 10**6)
+        forms = [f"{decimal(value)} juta", f"{decimal(value)}jt", f"{rupiah} rupiah"]
+        if rupiah >= 100_000:  # a bare amount below is read as ribu, or asked again
+            forms.append(f"Rp {rupiah:,}".replace(",", "."))
+        if (value * 1000).denominator == 1:
+            forms.append(f"{value * 1000}rb")
+    return draw(st.sampled_from(forms))

@@ -67,3 +67,17 @@ def test_console_shows_an_attachment_by_name():
     sheet = Attachment(kind="document", filename="lulusan.xlsx", mime="x", data=b"x")
     choice = Reply(text="Q?", options=(Option("a", "Ya", "Ya"),), attachment=sheet)
     assert render(choice).splitlines() == ["Q?", "  [dokumen: lulusan.xlsx]", "  1. Ya"]
+
+
+def test_console_lists_range_options_without_numbers():
+    """Where a typed number is a quantity ("4" people), the options carry no numbers."""
+    from bot.channels.console import render
+    from conversations.types import Option, Reply
+
+    options = (Option("0", "Tidak ada", "Tidak ada"), Option("1_4", "1–4 orang", "1–4 orang"))
+    assert render(Reply("Berapa?", "D3", options, numbered=False)).splitlines() == [
+        "Berapa?",
+        "  - Tidak ada",
+        "  - 1–4 orang",
+    ]
+    assert render(Reply("Berapa?", "D3", options)).splitlines()[1] == "  1. Tidak ada"

@@ -167,12 +167,49 @@ def test_bad_nisn_and_bad_date_are_explained_and_not_counted():
         out = d.text(junk)
         assert d.stage == "ask_id" and "10 angka" in out.text and out.lookups == []
     d.text(ADI.nisn)
-    for junk in ("kemarin", "31-02-2007", "14/03"):
+    for junk, says in (
+        ("kemarin", "Tanggal tidak dikenali"),
+        ("31-02-2007", "tidak ada di kalender"),
+        ("14/03", "lengkap dengan tahunnya"),
+        ("14 maret", "lengkap dengan tahunnya"),
+        ("17 sept", "lengkap dengan tahunnya"),
+        ("14-03-2020", "Tahun lahir itu sepertinya keliru"),  # 5 years old
+        ("14-03-1900", "Tahun lahir itu sepertinya keliru"),
+    ):
         out = d.text(junk)
         assert d.stage == "ask_dob" and "17-08-2007" in out.text and out.lookups == []
+        assert says in out.text, junk
     assert "failures" not in d.state
     d.text("kembali")  # back to the NISN
     assert d.stage == "ask_id" and "nisn" not in d.state
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["140307", "14-03-07", "14/3/07", "20070314", "14 Maret 2007", "14 mrt 07", "tgl 14-3-2007 🙏"],
+)
+def test_birth_date_written_in_common_ways_identifies(typed):
+    d = Driver()
+    d.start()
+    d.text("setuju")
+    d.text(ADI.nisn)
+    out = d.text(typed)
+    assert out.lookups == [Lookup("nisn", nisn=ADI.nisn, dob=ADI.dob)]
+    assert d.stage == "confirm" and "Adi Pratama" in out.text
+
+
+def test_birth_date_in_common_ways_at_the_phone_match_too():
+    d = Driver(channel="whatsapp", address=BUNGA.phone)
+    d.start()
+    d.text("setuju")
+    assert d.stage == "verify_dob"
+    out = d.text("2 nop 07")
+    assert d.stage == "vacancies" and out.of(Link)
+    d = Driver(channel="whatsapp", address=BUNGA.phone)
+    d.start()
+    d.text("setuju")
+    out = d.text("2 nop")
+    assert d.stage == "verify_dob" and "lengkap dengan tahunnya" in out.text and not out.lookups
 
 
 def test_typed_code_at_the_nisn_question():
@@ -743,7 +780,9 @@ def test_multi_select_picks_are_dropped_when_going_back():
 
 # ---------------------------------------------------------------------------------------------
 # months
-@pytest.mark.parametrize("text", ["12/2025", "2026-01", "Januari 2030"])
+@pytest.mark.parametrize(
+    "text", ["12/2025", "2026-01", "Januari 2030", "12/25", "des 25", "sept 2026", "1/26"]
+)
 def test_month_in_the_future_is_refused(text):
     d = at_node("C5")
     out = d.text(text)
@@ -776,6 +815,149 @@ def test_unreadable_month(text):
     d = at_node("D2", "wirausaha")
     out = d.text(text)
     assert d.node == "D2" and "07/2025" in out.text
+
+
+@pytest.mark.parametrize(
+    "text, stored",
+    [
+        ("07/25", "07/2025"),
+        ("7/25", "07/2025"),
+        ("sept 2024", "09/2024"),
+        ("agst 2024", "08/2024"),
+        ("nop 2024", "11/2024"),
+        ("sejak Juli 2025", "07/2025"),
+        ("1 Maret 2025", "03/2025"),
+    ],
+)
+def test_month_with_a_short_year_or_another_spelling(text, stored):
+    d = at_node("C5")
+    d.text(text)
+    assert d.node == "C6" and d.answers["start_month"] == stored
+
+
+def test_month_without_a_year_asks_for_it():
+    d = at_node("C5")
+    out = d.text("juli")
+    assert d.node == "C5" and "start_month" not in d.answers
+    assert "Tulis juga tahunnya" in out.text and out.replies[-1].question == "C5"
+
+
+# ---------------------------------------------------------------------------------------------
+# questions whose options are numeric ranges: a typed number is a quantity
+@pytest.mark.parametrize(
+    "node, status, text, field, code",
+    [
+        ("D3", "wirausaha", "4", "workers", "1_4"),  # was 20plus: the 4th option
+        ("D3", "wirausaha", "1", "workers", "1_4"),  # was 0: the 1st option
+        ("D3", "wirausaha", "3", "workers", "1_4"),  # was 5_19
+        ("D3", "wirausaha", "4 orang", "workers", "1_4"),
+        ("D3", "wirausaha", "0", "workers", "0"),
+        ("D3", "wirausaha", "sendiri", "workers", "0"),
+        ("D3", "wirausaha", "25", "workers", "20plus"),
+        ("G1", "mencari_kerja", "5", "searching_months", "4_6"),  # was gt12
+        ("G1", "mencari_kerja", "3", "searching_months", "1_3"),  # was 4_6
+        ("G1", "mencari_kerja", "2 bulan", "searching_months", "1_3"),  # was ambiguous
+        ("G1", "mencari_kerja", "1 bulan", "searching_months", "1_3"),  # was lt1 ("< 1 bulan")
+        ("G1", "mencari_kerja", "1 tahun", "searching_months", "7_12"),
+        ("G1", "mencari_kerja", "2 minggu", "searching_months", "lt1"),
+        ("C7", "bekerja", "1 juta", "income", "1_2"),  # was lt1
+        ("C7", "bekerja", "2,5 juta", "income", "2_3"),  # was refused
+        ("C7", "bekerja", "2.500.000", "income", "2_3"),
+        ("C7", "bekerja", "Rp 3jt", "income", "3_4"),
+        ("C7", "bekerja", "1,5jt", "income", "1_2"),
+        ("C7", "bekerja", "6 juta", "income", "gt5"),  # was refused
+        ("C7", "bekerja", "rahasia", "income", "rahasia"),
+        ("D4", "wirausaha", "800rb", "income", "lt1"),
+    ],
+)
+def test_a_typed_quantity_is_stored_as_its_range(node, status, text, field, code):
+    d = at_node(node, status)
+    d.text(text)
+    assert d.answers[field] == code and d.node != node
+
+
+@pytest.mark.parametrize(
+    "node, status", [("D3", "wirausaha"), ("G1", "mencari_kerja"), ("C7", "bekerja")]
+)
+def test_range_questions_show_unnumbered_options_and_ask_for_a_quantity(node, status):
+    d = at_node(node, status)
+    prompt = d.prompt()
+    assert prompt.question == node and prompt.options and prompt.numbered is False
+    assert "Tulis" in prompt.text and "contoh" in prompt.text
+    # every other choice question keeps its numbers
+    assert at_node("C3").prompt().numbered is True
+    d.text("nomor 2")  # a position, named as such
+    assert d.answers[d.flow.node(node).field] == d.flow.choice_sets[d.flow.node(node).choices][1]
+
+
+@pytest.mark.parametrize(
+    "node, status, text, expected",
+    [
+        ("C7", "bekerja", "UMR", "UMR/UMK berbeda di tiap daerah"),
+        ("C7", "bekerja", "50", "Tulis dengan juta atau ribu"),
+        ("D3", "wirausaha", "2,5 orang", "bilangan bulat"),
+        ("D3", "wirausaha", "banyak", "Tulis jumlah orangnya"),
+        ("G1", "mencari_kerja", "lama banget", "Tulis lamanya"),
+        ("G1", "mencari_kerja", "3,5 bulan", "bisa masuk 1–3 bulan, 4–6 bulan"),
+        ("G1", "mencari_kerja", "3-5 bulan", "bisa masuk 1–3 bulan, 4–6 bulan"),
+    ],
+)
+def test_a_quantity_that_cannot_be_placed_is_explained_and_changes_nothing(
+    node, status, text, expected
+):
+    d = at_node(node, status)
+    before = d.answers
+    out = d.text(text)
+    assert d.node == node and d.answers == before
+    assert expected in out.text and out.replies[-1].question == node
+    assert out.replies[-1].numbered is False
+
+
+def test_range_hints_are_in_english_too():
+    d = at_node("C7")
+    d.text("/bahasa en")
+    out = d.text("UMR")
+    assert "minimum wage" in out.text and d.node == "C7"
+
+
+# ---------------------------------------------------------------------------------------------
+# the status question: what graduates type
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("sedang mencari kerja", "mencari_kerja"),
+        ("masih nganggur", "mencari_kerja"),
+        ("nganggur", "mencari_kerja"),
+        ("kerja di pabrik", "bekerja"),
+        ("wiraswasta", "wirausaha"),
+        ("jualan", "wirausaha"),
+        ("usaha sendiri", "wirausaha"),
+        ("kuliyah", "melanjutkan"),
+        ("bekrja", "bekerja"),
+    ],
+)
+def test_status_phrasings(text, code):
+    d = Driver()
+    d.onboard()
+    d.text(text)
+    assert d.answers["status"] == code
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("lanjut", INVALID),  # the reminder says "Mohon lanjutkan": not "Kuliah / melanjutkan"
+        ("tidak", INVALID),  # the follow-up asks "ada perubahan?": not "Tidak mencari"
+        ("belum kerja", "Belum bekerja, sedang mencari, Belum bekerja, tidak mencari"),
+        ("kuliah sambil kerja", "Pilih satu yang paling utama"),
+    ],
+)
+def test_status_replies_that_are_asked_back(text, expected):
+    d = Driver()
+    d.onboard()
+    out = d.text(text)
+    assert d.node == "B1" and d.answers == {} and expected in out.text
+    assert out.replies[-1].question == "B1" and len(out.replies[-1].options) == 6
 
 
 # ---------------------------------------------------------------------------------------------

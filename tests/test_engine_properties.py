@@ -34,6 +34,7 @@ from tests.engine_driver import (
     LINA,
     Driver,
     required_fields,
+    typed_quantity,
 )
 
 SETTINGS = settings(
@@ -112,11 +113,16 @@ def valid_answer(draw, d: Driver, status: str) -> list[tuple[str, Any]]:
         taps = [("tap", (node.id, c)) for c in picked]
         return [*taps, ("tap", (node.id, engine.MULTI_DONE))]
     code = draw(st.sampled_from(codes))
-    how = draw(st.sampled_from(["tap", "number", "label"]))
+    ranges = d.flow.ranges.get(node.choices)
+    bound = next((b for b in ranges.bounds if b.code == code), None) if ranges else None
+    how = draw(st.sampled_from(["tap", "number", "label"] + (["quantity"] if bound else [])))
     if how == "tap":
         return [("tap", (node.id, code))]
-    if how == "number":
-        return [("text", f" {codes.index(code) + 1} ")]
+    if how == "quantity":
+        return [("text", draw(typed_quantity(ranges.unit, bound)))]
+    if how == "number":  # at a range question a bare number is a quantity: name the position
+        position = codes.index(code) + 1
+        return [("text", f"nomor {position}" if ranges else f" {position} ")]
     return [("text", d.flow.label(node.choices, code, lang(d)).lower())]
 
 
@@ -127,18 +133,21 @@ def surely_invalid(draw, d: Driver) -> tuple[str, Any]:
     options = []
     if node.type in ("choice", "multi"):
         n = len(d.flow.choice_sets[node.choices])
-        # "7" is no position among 5 options, but a whole word of "7–12 bulan": labels with
-        # digits get numbers that are in no label
-        labels = " ".join(o.label for lg in ("id", "en") for o in d.flow.options(node.choices, lg))
-        low = 100 if re.search(r"\d", labels) else n + 1
-        bad_number = draw(st.integers(low, 999 if low == 100 else 99))
+        ranged = node.choices in d.flow.ranges
+        # at a range question every number >= 0 is a quantity: a negative one is none; elsewhere
+        # "7" is no position among 5 options: numbers beyond the options
+        bad_number = -draw(st.integers(1, 99)) if ranged else draw(st.integers(n + 1, 99))
         options += [
             ("text", str(bad_number)),
             ("text", draw(EMOJI_OR_PUNCT)),
             ("tap", (node.id, draw(st.sampled_from(["nope", "", "1", "bekerja_x"])))),
         ]
-        if node.choices != "workers":
+        if not ranged:
             options.append(("text", "0"))
+        if node.choices == "income":
+            options += [("text", "UMR"), ("text", draw(st.integers(10, 99)).__str__())]
+        if node.choices == "workers":
+            options.append(("text", "2,5 orang"))
     if node.type == "month":
         options += [
             ("text", draw(st.sampled_from(["13/2025", "12/2025", "01/2026", "Juli", "2025"]))),
@@ -404,7 +413,7 @@ def test_any_input_sequence_never_raises_and_always_replies(inputs, channel, lan
 @given(text=st.text(alphabet=string.printable + "ÀéñÜ–—“”👍", max_size=60))
 def test_typed_text_at_any_question_is_safe(text):
     """Any typed text at any question: no exception, JSON state, at least one reply."""
-    for node_id in ("B1", "C3", "C5", "G2", "D3", "Z1"):
+    for node_id in ("B1", "C3", "C5", "C7", "G1", "G2", "D3", "Z1"):
         d = Driver()
         d.onboard()
         d.state = {**d.state, "node": node_id, "history": ["B1"] if node_id != "B1" else []}

@@ -368,3 +368,119 @@ def test_path_follows_the_branch_of_the_answers():
     ids = [n.id for n in flow.path({"status": "melanjutkan", "relevance": "ya"})]
     assert ids == ["B1", "E1", "E2", "E3", "E4", "Z1"]
     assert [n.id for n in flow.path({})] == ["B1"]  # no status yet: the branch is unknown
+
+
+# ---- numeric ranges (`ranges:`) ----
+def test_shipped_ranges_cover_every_numeric_option():
+    flow = default_flow()
+    assert {name: r.unit for name, r in flow.ranges.items()} == {
+        "workers": "people",
+        "searching_months": "months",
+        "income": "million_rupiah",
+    }
+    for name, ranges in flow.ranges.items():
+        unranged = set(flow.choice_sets[name]) - set(ranges.codes)
+        assert unranged == ({"rahasia"} if name == "income" else set()), name
+    # the nodes that ask them show their options without numbers (see the engine tests)
+    assert {n.id for n in flow.nodes.values() if n.choices in flow.ranges} == {
+        "C7",
+        "D3",
+        "D4",
+        "G1",
+    }
+
+
+def with_ranges(ranges: Any) -> dict[str, Any]:
+    data = base()
+    data["choice_sets"]["workers"] = ["0", "1_4", "5_19", "20plus"]
+    node(data, "C5")["next"] = "D3"
+    data["nodes"].append(
+        {"id": "D3", "field": "workers", "type": "choice", "choices": "workers", "next": "Z1"}
+    )
+    data["ranges"] = ranges
+    return data
+
+
+def workers_ranges(**change: Any) -> dict[str, Any]:
+    bounds: dict[str, Any] = {
+        "0": {"min": 0, "max": 0},
+        "1_4": {"min": 1, "max": 4},
+        "5_19": {"min": 5, "max": 19},
+        "20plus": {"min": 20},
+    }
+    bounds.update(change)
+    return {"workers": {"unit": "people", "bounds": {k: v for k, v in bounds.items() if v}}}
+
+
+def test_a_flow_with_ranges_is_valid():
+    flow = parse_flow(with_ranges(workers_ranges()), catalogue())
+    assert flow.ranges["workers"].codes == ("0", "1_4", "5_19", "20plus")
+    assert flow.ranges["workers"].unit == "people"
+
+
+RANGE_CASES = {
+    "unknown set": ({"pekerja": {"unit": "people", "bounds": {}}}, r"ranges 'pekerja': no choice"),
+    "not a mapping": ({"workers": ["0", "1_4"]}, r"ranges 'workers': must map `unit`"),
+    "unknown unit": (
+        {"workers": {"unit": "orang", "bounds": workers_ranges()["workers"]["bounds"]}},
+        r"ranges 'workers': unit must be one of people, months, million_rupiah",
+    ),
+    "unknown code": (
+        workers_ranges(**{"1_5": {"min": 1, "max": 5}}),
+        r"ranges 'workers', code '1_5': not a code of choice set 'workers'",
+    ),
+    "unknown bound key": (
+        workers_ranges(**{"1_4": {"from": 1, "to": 4}}),
+        r"code '1_4': give min/above and max/below",
+    ),
+    "min and above": (
+        workers_ranges(**{"1_4": {"min": 1, "above": 0, "max": 4}}),
+        r"code '1_4': min and above \(or max and below\) exclude each other",
+    ),
+    "negative": (workers_ranges(**{"1_4": {"min": -1, "max": 4}}), r"min must be a number >= 0"),
+    "not a number": (
+        workers_ranges(**{"1_4": {"min": 1, "max": "4"}}),
+        r"max must be a number >= 0, not '4'",
+    ),
+    "empty range": (workers_ranges(**{"1_4": {"min": 4, "below": 4}}), r"the range is empty"),
+    "overlap": (
+        workers_ranges(**{"1_4": {"min": 1, "max": 6}}),
+        r"'1_4' and '5_19' overlap or are not in ascending order",
+    ),
+    "not from 0": (workers_ranges(**{"0": {"min": 1, "max": 1}}), r"must start at 0"),
+    "closed at the top": (workers_ranges(**{"20plus": {"min": 20, "max": 99}}), r"open-ended"),
+    "open in the middle": (workers_ranges(**{"1_4": {"min": 1}}), r"overlap or are not in"),
+    "one range only": (
+        {"workers": {"unit": "people", "bounds": {"0": {"min": 0}}}},
+        r"`bounds` must give at least two codes",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(RANGE_CASES))
+def test_broken_ranges_fail_naming_the_set_and_code(case):
+    ranges, message = RANGE_CASES[case]
+    with pytest.raises(QuestionnaireError, match=message) as err:
+        parse_flow(with_ranges(ranges), catalogue())
+    assert str(err.value).startswith("questionnaire.yaml: ")
+
+
+def test_a_range_unit_needs_its_hint_in_the_catalogue():
+    entries = {
+        k: {lang: catalogue().raw(k, lang) for lang in LANGUAGES} for k in list(catalogue().keys())
+    }
+    del entries["answer.range.people"]
+    with pytest.raises(QuestionnaireError, match=r"no hint `answer.range.people`"):
+        parse_flow(with_ranges(workers_ranges()), Catalogue(entries))
+
+
+def test_a_shared_closed_edge_is_allowed_and_asked_back():
+    from conversations.answers import HINT_BETWEEN, match_choice
+
+    ranges = workers_ranges(**{"1_4": {"min": 1, "max": 5}})  # 5 is in "1_4" and in "5_19"
+    flow = parse_flow(with_ranges(ranges), catalogue())
+    opts = flow.options("workers", "id")
+    result = match_choice("5", opts, {}, flow.ranges["workers"])
+    assert result.code is None and result.ambiguous == ("1_4", "5_19")
+    assert result.hint == HINT_BETWEEN
+    assert match_choice("6", opts, {}, flow.ranges["workers"]).code == "5_19"

@@ -80,7 +80,7 @@ BRANCHES = {
             ("send", "Servis HP"),
             ("send", "Maret 2025"),
             ("send", "sendiri"),
-            ("tap", "3. Rp2–3 juta"),
+            ("tap", "Rp2–3 juta"),  # a range question: no numbers
             ("tap", "2. Sesuai"),
             ("send", "LEWATI"),
         ],
@@ -128,7 +128,7 @@ BRANCHES = {
     "mencari_kerja": (
         [
             ("send", "5"),
-            ("send", "3"),
+            ("send", "5 bulan"),  # a quantity, not the fifth option
             ("send", "1, 3"),
             ("send", "tidak"),
             ("send", "lewati"),
@@ -172,6 +172,28 @@ async def test_every_status_branch_by_link_taps_and_typing(bot, fake_api, branch
     taps = len(fake_api.callback_answers()) + len(fake_api.unanswered_callbacks())
     await fake_api.await_calls("answerCallbackQuery", taps)
     assert taps >= 3 and fake_api.unanswered_callbacks() == []
+
+
+async def test_range_question_buttons_carry_no_numbers_and_a_typed_number_is_a_count(bot, fake_api):
+    chat = TelegramChat(fake_api, 5091)
+    await onboard_with_link(bot, chat, ADI)
+    for answer in ["usaha", "Servis HP", "Maret 2025"]:
+        text = await chat.send(answer)
+    assert "Tulis jumlahnya" in text
+    assert chat.buttons() == [
+        "Tidak ada (sendiri)",
+        "1–4 orang",
+        "5–19 orang",
+        "20 orang atau lebih",
+    ]
+    text = await chat.send("4")  # four people, not the fourth button
+    assert "penghasilan" in text
+    assert chat.buttons()[0] == "< Rp1 juta"
+    text = await chat.send("UMR")
+    assert "UMR/UMK berbeda" in text
+    await chat.send("2,5 juta")
+    [(_, answers)] = await bot.responses(ADI)
+    assert answers["workers"] == "1_4" and answers["income"] == "2_3"
 
 
 async def test_the_whole_questionnaire_over_ptbs_own_httpx_transport(fake_api, db_url, db):

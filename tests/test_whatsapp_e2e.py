@@ -114,7 +114,7 @@ BRANCHES = {
             ("tap", "sesuai"),
             ("send", "LEWATI"),
         ],
-        ["usaha", "Servis HP", "Maret 2025", "sendiri", "3", "2", "LEWATI"],
+        ["usaha", "Servis HP", "Maret 2025", "sendiri", "2,5 juta", "2", "LEWATI"],
         {
             "status": "wirausaha",
             "business_field": "Servis HP",
@@ -166,7 +166,7 @@ BRANCHES = {
             ("tap", "tidak"),  # two options: reply buttons
             ("send", "lewati"),
         ],
-        ["5", "3", "1, 3", "tidak", "lewati"],
+        ["5", "5 bulan", "1, 3", "tidak", "lewati"],
         {
             "status": "mencari_kerja",
             "searching_months": "4_6",

@@ -166,6 +166,18 @@ def test_more_than_ten_options_become_numbered_text():
     assert "12. Pilihan nomor 12" in body
 
 
+def test_unnumbered_options_become_bullets_where_text_lists_them():
+    """A range question's options (a typed number is a quantity there) carry no numbers."""
+    options = tuple(Option(f"c{i}", f"{i}–{i + 1} juta", f"{i}–{i + 1} juta") for i in range(12))
+    [payload] = render(TO, Reply("Berapa?", "q", options, numbered=False))
+    body = payload["text"]["body"]
+    assert body.startswith("Berapa?\n\n• 0–1 juta\n• 1–2 juta") and "1. " not in body
+    long = (Option("a", "Lebih dari dua belas bulan lamanya", "> 12 bulan"),) + options[:1]
+    [payload] = render(TO, Reply("Berapa?", "q", long, numbered=False))
+    body = payload["interactive"]["body"]["text"]  # reply buttons: full labels in the body
+    assert "• Lebih dari dua belas bulan lamanya" in body and "1. " not in body
+
+
 def test_multi_select_is_numbered_text_with_the_instruction_from_the_reply():
     obstacles = (
         Option("sedikit_lowongan", "Lowongan sedikit", "Lowongan sedikit"),
@@ -366,3 +378,16 @@ def test_every_rendered_payload_respects_every_limit(
         body = "\n\n".join(p["text"]["body"] for p in payloads)
         for option in options:
             assert option.label.strip()[:50].split("\n")[0].strip() in body
+
+
+def test_an_outbox_payload_keeps_whether_options_are_numbered():
+    """A reminder at a range question is stored in the outbox and rendered later: it still
+    shows the options without numbers. Rows written before the field existed are numbered."""
+    from bot.outreach.messages import payload_to_reply, reply_to_payload
+
+    options = (Option("0", "Tidak ada", "Tidak ada"), Option("1_4", "1–4 orang", "1–4 orang"))
+    reply = Reply("Berapa orang?", "D3", options, numbered=False)
+    assert payload_to_reply(reply_to_payload(reply)) == reply
+    old_row = reply_to_payload(reply)
+    del old_row["numbered"]
+    assert payload_to_reply(old_row).numbered is True

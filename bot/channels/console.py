@@ -1,6 +1,7 @@
 """The console channel: a chat in the terminal (`jejak demo`), one input line per message.
 
-Choices are shown as numbered lines; typing the number, the label or a part of it answers.
+Choices are shown as numbered lines; typing the number, the label or a part of it answers. Where a
+typed number is an amount (options that are numeric ranges: "4" is 4 people) they are bullets.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def render(reply: Reply) -> str:
         kind = "foto" if reply.attachment.kind == "photo" else "dokumen"
         lines.append(f"  [{kind}: {reply.attachment.filename}]")
     for number, option in enumerate(reply.options, start=1):
-        lines.append(f"  {number}. {option.label}")
+        lines.append(f"  {number}. {option.label}" if reply.numbered else f"  - {option.label}")
     return "\n".join(lines)
 
 

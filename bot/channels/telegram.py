@@ -151,7 +151,8 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     rows: list[list[InlineKeyboardButton]] = []
     if reply.options and reply.question:
         for number, option in enumerate(reply.options, start=1):
-            label = f"{number}. {option.label}" if len(reply.options) > 3 else option.label
+            numbered = reply.numbered and len(reply.options) > 3
+            label = f"{number}. {option.label}" if numbered else option.label
             rows.append(
                 [
                     InlineKeyboardButton(

@@ -11,7 +11,8 @@ than the character count WhatsApp applies):
   when it fits 24, else the short label; row descriptions (<= 72) the full label when it is
   longer than the title, else `Option.description`;
 - more than 10 options, multi-select questions, or options without a question: the text
-  followed by numbered lines ("1. Bekerja"); the engine accepts typed numbers ("1,3");
+  followed by numbered lines ("1. Bekerja"); the engine accepts typed numbers ("1,3"); options
+  with `Reply.numbered` False (numeric ranges, where "4" is an amount) get bullets instead;
 - `Reply.action` set: reply buttons whose ids are "a:<action>" (one option, or none: a
   single "OK" button) or "a:<action>:<code>" (several options).
 Button and row ids use the format decoded by `reply_ids.decode_reply_id`.
@@ -145,8 +146,12 @@ def render_text(to: str, text: str) -> list[dict[str, Any]]:
     ]
 
 
-def numbered(options: tuple[Option, ...] | list[Option]) -> str:
-    return "\n".join(f"{i}. {option.label}" for i, option in enumerate(options, 1))
+def numbered(options: tuple[Option, ...] | list[Option], numbers: bool = True) -> str:
+    """One line per option, "1. Bekerja"; "• 1–4 orang" where a typed number is a quantity."""
+    return "\n".join(
+        f"{i}. {option.label}" if numbers else f"• {option.label}"
+        for i, option in enumerate(options, 1)
+    )
 
 
 def _join(*parts: str) -> str:
@@ -164,12 +169,17 @@ def _with_body(
 
 
 def _buttons(
-    to: str, text: str, options: list[Option], ids: list[str], titles_from: list[str]
+    to: str,
+    text: str,
+    options: list[Option],
+    ids: list[str],
+    titles_from: list[str],
+    numbers: bool = True,
 ) -> list[dict[str, Any]]:
     titles = unique_titles(titles_from, BUTTON_TITLE_MAX)
     body = text
     if any(title != one_line(option.label) for title, option in zip(titles, options, strict=True)):
-        body = _join(text, numbered(options))
+        body = _join(text, numbered(options, numbers))
     if not body.strip():
         body = _join(*titles)
 
@@ -263,15 +273,16 @@ def _render(to: str, reply: Reply, *, list_button: str) -> list[dict[str, Any]]:
     elif options and reply.question and not reply.multi and len(options) <= MAX_ROWS:
         ids = [choice_reply_id(reply.question, option.code) for option in options]
     else:
-        return render_text(to, _join(reply.text, numbered(options)))
+        return render_text(to, _join(reply.text, numbered(options, reply.numbered)))
 
     if len(options) <= MAX_BUTTONS:
         _check_ids(ids, BUTTON_ID_MAX)
-        return _buttons(to, reply.text, options, ids, [o.short or o.label for o in options])
+        titles = [o.short or o.label for o in options]
+        return _buttons(to, reply.text, options, ids, titles, reply.numbered)
     if len(options) <= MAX_ROWS:
         _check_ids(ids, ROW_ID_MAX)
         return _list(to, reply.text, options, ids, list_button)
-    return render_text(to, _join(reply.text, numbered(options)))
+    return render_text(to, _join(reply.text, numbered(options, reply.numbered)))
 
 
 def _check_ids(ids: list[str], limit: int) -> None:

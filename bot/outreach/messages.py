@@ -42,6 +42,7 @@ def reply_to_payload(reply: Reply, template: dict[str, Any] | None = None) -> di
         "options": [{"code": o.code, "label": o.label, "short": o.short} for o in reply.options],
         "action": reply.action,
         "multi": reply.multi,
+        "numbered": reply.numbered,
     }
     if template:
         payload["template"] = template
@@ -57,6 +58,7 @@ def payload_to_reply(payload: dict[str, Any]) -> Reply:
             for o in payload.get("options") or []
         ),
         multi=bool(payload.get("multi")),
+        numbered=bool(payload.get("numbered", True)),
         action=payload.get("action"),
     )
 
@@ -111,6 +113,7 @@ def reminder_payload(
         question=prompt.question,
         options=prompt.options,
         multi=prompt.multi,
+        numbered=prompt.numbered,
     )
     return reply_to_payload(reply, templates.REMINDER.spec(name=name or "-", school=school))
 
