@@ -1058,11 +1058,10 @@ class FakeBotApi(Recorder):
         status, error = 0, None
         async with self._wh_sem:
             try:
-                resp = await self._wh_client.post(url, json=entry.update, headers=headers)
-                status = resp.status_code
+                status = await self._wh_post(url, entry.update, headers)
                 if not 200 <= status < 300:
                     error = f"Wrong response from the webhook: {status}"
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, OSError) as exc:
                 error = f"Connection failed: {type(exc).__name__}"
         with self._lock:
             self.webhook_deliveries.append(
@@ -1087,6 +1086,11 @@ class FakeBotApi(Recorder):
         else:
             await asyncio.sleep(self.webhook_retry_delay)
             self._webhook_pump()
+
+    async def _wh_post(self, url: str, update: dict, headers: dict[str, str]) -> int:
+        """POST one update to the webhook; its HTTP status (a subclass may use another client)."""
+        assert self._wh_client is not None
+        return (await self._wh_client.post(url, json=update, headers=headers)).status_code
 
     async def adeliver_webhook(
         self, url: str, update: dict, secret_token: str | None = None
