@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from bot.runner import start as start_process
 from bot.settings import Settings
 from conversations.types import Inbound, InputKind
 from storage.invitations import ensure_invitations
-from storage.models import Alumnus, Answer, Contact, Delivery, Response
+from storage.models import Alumnus, Answer, Contact, Delivery, Response, utcnow
 from storage.roster import import_roster
 from tests.fakes.graph_api import (
     DEFAULT_PHONE_NUMBER_ID,
@@ -45,6 +46,29 @@ from tests.fakes.graph_api import (
 from tests.fakes.telegram_api import FakeBotApi
 
 SAMPLE_ROSTER = Path(str(resources.files("bot").joinpath("sample_roster.csv")))
+
+
+class FixedClock:
+    """A clock for code that takes `clock=`: it says `now` until the test moves it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class OffsetClock:
+    """Real time plus a controllable offset (retries become due when the test says so)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def jump(self, **kw: float) -> None:
+        self.offset += timedelta(**kw)
 
 
 def start_inbound(address: str, external_id: str) -> Inbound:

@@ -20,22 +20,9 @@ from storage import outbox
 from storage.models import Alumnus, Contact, OutboxMessage, utcnow
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.telegram_api import FakeBotApi
-from tests.harness import make_settings
+from tests.harness import OffsetClock, make_settings
 
 pytestmark = pytest.mark.postgres
-
-
-class Clock:
-    """Real time plus a controllable offset (retries become due when the test says so)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return utcnow() + self.offset
-
-    def jump(self, **kw) -> None:
-        self.offset += timedelta(**kw)
 
 
 @pytest.fixture
@@ -134,7 +121,7 @@ async def statuses(core) -> dict[str, int]:
     return out
 
 
-async def drain(dispatcher, clock: Clock | None = None, rounds: int = 20) -> None:
+async def drain(dispatcher, clock: OffsetClock | None = None, rounds: int = 20) -> None:
     """Dispatch until nothing is pending (retries are made due by jumping the clock)."""
     for _ in range(rounds):
         await dispatcher.dispatch_due()
@@ -218,7 +205,7 @@ async def test_retries_are_bounded(core, telegram, fake_tg):
     people = await add_people(core, 2)
     await queue(core, people, tag="a")
     fake_tg.fail_next(10, status=500, chat_id=1000)
-    clock = Clock()
+    clock = OffsetClock()
     dispatcher = build_dispatcher(core, {"telegram": telegram}, clock=clock)
     await drain(dispatcher, clock)
     async with core.db.session() as s:
@@ -238,7 +225,7 @@ async def test_crash_rule_sending_becomes_unknown_and_is_never_resent(core, tele
         )
         assert await outbox.mark_sending(s, claimed[0].id, "dead-worker", now)
         await s.commit()
-    clock = Clock()
+    clock = OffsetClock()
     dispatcher = build_dispatcher(
         core, {"telegram": telegram}, clock=clock, sending_lease=timedelta(minutes=5)
     )
@@ -327,7 +314,7 @@ async def test_whatsapp_unreachable_and_throttling(core, fake_wa):
     fake_wa.fail_recipient("628100000000", 131026)
     fake_wa.fail_next(1, 130429, to="628100000001")
     client = WhatsAppClient(fake_wa.url, "PNID", fake_wa.access_token)
-    clock = Clock()
+    clock = OffsetClock()
     try:
         dispatcher = build_dispatcher(core, {"whatsapp": client}, clock=clock)
         await drain(dispatcher, clock)
@@ -507,7 +494,7 @@ async def test_replies_go_in_order_as_free_text_and_are_not_kept(core, fake_wa):
     )
     await queue_replies(core, other, ["to someone else"], due=[now])
     client = WhatsAppClient(fake_wa.url, "PNID", fake_wa.access_token)
-    clock = Clock()
+    clock = OffsetClock()
     try:
         dispatcher = build_dispatcher(core, {"whatsapp": client}, clock=clock)
         await dispatcher.dispatch_due()
@@ -575,7 +562,7 @@ async def test_replies_go_out_in_quiet_hours(db, db_url, fake_wa):
         make_settings(db_url, quiet_hours_start="08:00", quiet_hours_end="20:00")
     )
     try:
-        clock = Clock()  # 12:00 in the school's zone (WIB): quiet
+        clock = OffsetClock()  # 12:00 in the school's zone (WIB): quiet
         local = clock().astimezone(core.settings.zone)
         clock.offset = local.replace(hour=12, minute=0) - local
         now = clock()

@@ -44,6 +44,7 @@ from tests.fakes.graph_api import (
 from tests.fakes.telegram_api import FakeBotApi
 from tests.harness import (
     BotUnderTest,
+    OffsetClock,
     RunningBot,
     WhatsAppChat,
     make_settings,
@@ -416,21 +417,13 @@ class DiesAfterRequest:
         raise RuntimeError("killed after the request")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self):
-        return utcnow() + self.offset
-
-
 async def test_whatsapp_status_webhook_confirms_a_row_cut_off_mid_send(wa_bot, graph, caplog):
     core = wa_bot.core
     await wa_bot.running.extras["outreach"].stop()  # this test dispatches by hand
     await seed_seekers(core, 3, channel="whatsapp", last_inbound=[timedelta(hours=1)] * 3)
     vacancy_id = await new_vacancy(core)
     assert await publish(core, vacancy_id) == 3
-    clock = Clock()
+    clock = OffsetClock()
     dispatcher = build_dispatcher(
         core, {"whatsapp": DiesAfterRequest(wa_bot.running.whatsapp)}, clock=clock
     )

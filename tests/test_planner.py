@@ -18,19 +18,11 @@ from conversations.types import Inbound, InputKind
 from storage import outbox
 from storage.models import Alumnus, Contact, OutboxMessage, Response
 from tests.fakes.telegram_api import FakeBotApi
-from tests.harness import make_settings
+from tests.harness import FixedClock, make_settings
 
 pytestmark = pytest.mark.postgres
 ZONE = ZoneInfo("Asia/Jakarta")
 T0 = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # Monday 10:00 WIB
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -227,7 +219,7 @@ async def test_followups_reopen_status_and_a_status_change_ends_them(core, fake_
     telegram = make_telegram(core)
     await telegram.application.initialize()
     try:
-        clock = Clock(day90)
+        clock = FixedClock(day90)
         dispatcher = build_dispatcher(core, {"telegram": telegram}, clock=clock)
         stats = await dispatcher.dispatch_due()
         assert stats.sent == 2, stats

@@ -18,20 +18,12 @@ from storage import staff as staff_store
 from storage import vacancies
 from storage.models import Alumnus, Contact, OutboxMessage, Response, Vacancy
 from storage.roster import import_roster
-from tests.harness import make_settings
+from tests.harness import FixedClock, make_settings
 from tests.test_schools import ROSTER_A
 
 pytestmark = pytest.mark.postgres
 BKK = "777"
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)  # Friday 10:00 WIB
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -60,7 +52,7 @@ async def core(db, db_url, tmp_path):
             )
         await s.commit()
         await staff_store.add_staff(s, c.school.id, role="bkk", name="Bu BKK", telegram_id=BKK)
-    c.clock = Clock(T0)
+    c.clock = FixedClock(T0)
     install_vacancy_hooks(c, clock=c.clock)
     yield c
     await c.close()

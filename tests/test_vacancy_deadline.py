@@ -27,7 +27,7 @@ from storage import outbox, vacancies
 from storage import staff as staff_store
 from storage.models import Alumnus, Contact, OutboxMessage, Response, Vacancy, VacancyInterest
 from tests.fakes.telegram_api import FakeBotApi
-from tests.harness import make_settings
+from tests.harness import FixedClock, make_settings
 
 pytestmark = pytest.mark.postgres
 WIT = ZoneInfo("Asia/Jayapura")
@@ -36,14 +36,6 @@ DEADLINE = date(2026, 11, 28)
 
 def wit(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=WIT).astimezone(UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -94,7 +86,7 @@ async def core(db, db_url, fake_tg):
                 )
             )
         await s.commit()
-    c.clock = Clock(wit(27, 10))
+    c.clock = FixedClock(wit(27, 10))
     install_vacancy_hooks(c, clock=c.clock)
     yield c
     await c.close()
@@ -160,7 +152,7 @@ async def test_a_row_still_queued_after_the_deadline_is_cancelled_not_sent(core,
     telegram = make_telegram(core)
     await telegram.application.initialize()
     try:
-        clock = Clock(wit(29, 7, 0))
+        clock = FixedClock(wit(29, 7, 0))
         dispatcher = build_dispatcher(core, {"telegram": telegram}, clock=clock)
         stats = await dispatcher.dispatch_due()
     finally:
@@ -183,7 +175,7 @@ async def test_on_the_deadline_day_the_row_is_sent(core, fake_tg):
     telegram = make_telegram(core)
     await telegram.application.initialize()
     try:
-        dispatcher = build_dispatcher(core, {"telegram": telegram}, clock=Clock(wit(28, 7, 0)))
+        dispatcher = build_dispatcher(core, {"telegram": telegram}, clock=FixedClock(wit(28, 7, 0)))
         stats = await dispatcher.dispatch_due()
     finally:
         await telegram.application.shutdown()
