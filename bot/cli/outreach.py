@@ -166,9 +166,28 @@ def resend_unknown_cmd(
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
     """Queue `unknown` messages again. Some may already have arrived: they would arrive twice."""
+    from sqlalchemy import func, select
+
     from bot.cli.common import open_database
+    from storage.models import OutboxMessage
 
     settings = load_settings()
+
+    async def count_unknown() -> int:
+        db = await open_database(settings)
+        try:
+            async with db.session() as s:
+                query = select(func.count()).where(OutboxMessage.status == "unknown")
+                if ids:
+                    query = query.where(OutboxMessage.id.in_(ids))
+                return (await s.execute(query)).scalar_one()
+        finally:
+            await db.dispose()
+
+    if not run(count_unknown):
+        which = "of the given ids " if ids else ""
+        console.print(f"No message {which}has an unknown fate: nothing to resend.")
+        return
     if not yes and not typer.confirm("Some of these may have been delivered already. Resend?"):
         raise fail("Nothing changed.", 1)
 

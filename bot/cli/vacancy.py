@@ -11,7 +11,7 @@ from rich.table import Table
 
 from bot.cli import app
 from bot.cli.common import console, fail, load_settings, open_with_school, run, school_option
-from bot.outreach.planner import publish_vacancy, publish_vacancy_in
+from bot.outreach.planner import check_deadline, publish_vacancy, publish_vacancy_in
 from bot.vacancy_hooks import reach_text
 from conversations.messages import catalogue
 from storage import vacancies
@@ -94,6 +94,13 @@ def add_cmd(
                     f"in {zone.key}); nothing was saved",
                     reason="passed",
                 )
+            if publish:  # checked before saving: the refusal names no vacancy (none is saved)
+                try:
+                    check_deadline(when, now=now, zone=zone, settings=settings)
+                except vacancies.DeadlineError as exc:
+                    raise vacancies.DeadlineError(
+                        f"--publish: {exc}; nothing was saved", reason=exc.reason
+                    ) from None
             # one transaction: the vacancy and, with --publish, its queued messages are saved
             # together or not at all (a refused publish leaves no draft behind)
             async with db.session() as s:
