@@ -84,3 +84,11 @@ def test_resend_unknown_with_nothing_unknown_asks_nothing(env):
     result = jejak(env, "outreach", "resend-unknown", input="y\n")
     assert result.exit_code == 0, result.output
     assert "Resend?" in result.output and "1 messages queued again" in flat(result.output)
+
+
+def test_status_table_is_not_cut_at_80_columns(env):
+    seed(env, ("telegram", "unreachable"), ("telegram", "cancelled"))
+    result = jejak(env, "outreach", "status")
+    assert result.exit_code == 0, result.output
+    assert "unreachable" in result.stdout and "cancelled" in result.stdout
+    assert "…" not in result.stdout

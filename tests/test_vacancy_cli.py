@@ -150,3 +150,12 @@ def test_refused_publish_names_no_vacancy_number(env):
     assert "is today and no message may go out" in message and "nothing was saved" in message
     assert "#" not in message
     assert counts(env) == (0, 0)
+
+
+def test_vacancy_list_is_not_cut_at_80_columns(env):
+    """Piped output (an SSH session's `| less`, cron mail) at COLUMNS=80: deadline and status
+    whole."""
+    assert add(env, "--description", "x" * 60, deadline="2099-12-31").exit_code == 0
+    out = jejak({**env, "COLUMNS": "80"}, "vacancy", "list").stdout
+    assert "2099-12-31" in out and "draft" in out and "Interested" in out
+    assert "…" not in out

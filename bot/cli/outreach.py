@@ -17,6 +17,7 @@ from bot.cli.common import (
     school_configured,
     school_option,
 )
+from bot.cli.tables import print_table
 from storage import outbox, process_lock
 from storage.models import utcnow
 
@@ -139,7 +140,10 @@ def status_cmd(school: str | None = school_option()) -> None:
 
     counts, reasons = run(go)
     statuses = list(outbox.STATUSES)
-    table = Table("Purpose", *statuses)
+    table = Table(collapse_padding=True)  # fits 80 columns: headers and counts are never cut
+    table.add_column("Purpose", no_wrap=True)
+    for st in statuses:
+        table.add_column(st, no_wrap=True, min_width=len(st), justify="right")
     totals = dict.fromkeys(statuses, 0)
     for purpose in sorted(counts):
         row = counts[purpose]
@@ -147,7 +151,7 @@ def status_cmd(school: str | None = school_option()) -> None:
             totals[st] += row.get(st, 0)
         table.add_row(purpose, *[str(row.get(st, 0)) for st in statuses])
     table.add_row("total", *[str(totals[st]) for st in statuses])
-    console.print(table)
+    print_table(console, table)
     if reasons:
         why = Table("Purpose", "Cancelled because", "Messages", title="Cancelled, by reason")
         for purpose, reason, n in reasons:

@@ -23,6 +23,7 @@ from bot.cli.common import (
     run,
     school_option,
 )
+from bot.cli.tables import print_table
 from storage import staff as staff_store
 from storage.models import StaffClass
 from storage.roster import normalise_phone
@@ -195,7 +196,8 @@ def list_cmd(
     table = Table(title="Staff")
     for column in ("id", "role", "name", "telegram", "whatsapp", "cohorts", "removed"):
         # ids and numbers are never cut; names and classes wrap
-        table.add_column(column, no_wrap=column in ("id", "role", "telegram", "whatsapp"))
+        keep = column in ("id", "role", "telegram", "whatsapp", "removed")
+        table.add_column(column, no_wrap=keep, overflow="ellipsis" if keep else "fold")
     for member, classes in members:
         table.add_row(
             str(member.id),
@@ -212,7 +214,7 @@ def list_cmd(
             ),
             "yes" if member.removed_at else "",
         )
-    console.print(table)
+    print_table(console, table)
 
 
 @staff_app.command("remove")
