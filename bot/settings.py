@@ -22,6 +22,8 @@ TELEGRAM_WEBHOOK_PATH = "/webhooks/telegram"
 TELEGRAM_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 TELEGRAM_WEBHOOK_PORTS = (443, 80, 88, 8443)
 OFFICIAL_BOT_API_HOST = "api.telegram.org"
+# QUIET_HOURS_START / _END, DIGEST_TIME: H:MM or HH:MM, optionally :SS
+TIME_OF_DAY = re.compile(r"([01]?\d|2[0-3]):[0-5]\d(:[0-5]\d)?")
 
 
 class Settings(BaseSettings):
@@ -49,7 +51,7 @@ class Settings(BaseSettings):
     telegram_bot_username: str | None = None
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
-    telegram_concurrency: int = 32
+    telegram_concurrency: int = Field(32, ge=1)
     # the HTTP client under python-telegram-bot: aiohttp (bot/channels/telegram_http.py) or
     # PTB's own httpx one
     telegram_http: Literal["aiohttp", "httpx"] = "aiohttp"
@@ -69,24 +71,24 @@ class Settings(BaseSettings):
 
     # HTTP server (webhooks, health, metrics)
     http_host: str = "127.0.0.1"
-    http_port: int = 8080
+    http_port: int = Field(8080, ge=0, le=65535)  # 0: any free port (tests)
 
     # outreach
-    telegram_rate_per_second: float = 30.0
-    telegram_rate_per_chat_per_second: float = 1.0
-    whatsapp_rate_per_second: float = 80.0
+    telegram_rate_per_second: float = Field(30.0, gt=0)
+    telegram_rate_per_chat_per_second: float = Field(1.0, gt=0)
+    whatsapp_rate_per_second: float = Field(80.0, gt=0)
     reminder_days: str = "3,7,14"
-    reminder_max: int = 3
-    followup_days: int = 90
+    reminder_max: int = Field(3, ge=0)
+    followup_days: int = Field(90, ge=1)
     quiet_hours_start: time = time(20, 0)
     quiet_hours_end: time = time(7, 0)
-    outbox_max_attempts: int = 5
+    outbox_max_attempts: int = Field(5, ge=1)
     digest_weekday: int = 0  # Monday
     digest_time: time = time(7, 0)
 
     # identification
-    identify_max_failures: int = 5
-    identify_lock_minutes: int = 60
+    identify_max_failures: int = Field(5, ge=1)
+    identify_lock_minutes: int = Field(60, ge=1)
 
     # logging
     log_level: str = "INFO"
@@ -99,6 +101,31 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r} (e.g. Asia/Jakarta)") from exc
+        return value
+
+    @field_validator("quiet_hours_start", "quiet_hours_end", "digest_time", mode="before")
+    @classmethod
+    def _time_of_day(cls, value: object, info: ValidationInfo) -> object:
+        """HH:MM on the 24-hour clock ("20:00", "7:00"; seconds allowed): not a bare number
+        (pydantic would read "8" as 8 seconds after midnight), not "20.00" or "8pm"."""
+        if isinstance(value, time):
+            return value
+        name = (info.field_name or "").upper()
+        text = value.strip() if isinstance(value, str) else None
+        if text is None or not TIME_OF_DAY.fullmatch(text):
+            raise ValueError(
+                f"{name} must be a time of day as HH:MM on the 24-hour clock, e.g. 20:00 or "
+                f"07:00; got {value!r}"
+            )
+        return text.zfill(len(text) + 1) if text.index(":") == 1 else text  # 7:00 -> 07:00
+
+    @field_validator("digest_weekday")
+    @classmethod
+    def _weekday(cls, value: int) -> int:
+        if not 0 <= value <= 6:
+            raise ValueError(
+                f"DIGEST_WEEKDAY must be a day number from 0 (Monday) to 6 (Sunday); got {value}"
+            )
         return value
 
     @field_validator("whatsapp_display_number")

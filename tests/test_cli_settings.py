@@ -279,3 +279,41 @@ def test_malformed_reminder_days_stop_the_command_naming_the_setting(cwd, value)
     message = flat(result.output)
     assert "Setting REMINDER_DAYS" in message and "e.g. 3,7,14" in message
     assert not (cwd / "r.db").exists()  # stopped before anything was opened
+
+
+# ---- DIGEST_WEEKDAY, quiet hours, DIGEST_TIME, numeric limits ------------------------------------
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("DIGEST_WEEKDAY", "7", "from 0 (Monday) to 6 (Sunday)"),
+        ("DIGEST_WEEKDAY", "-1", "from 0 (Monday) to 6 (Sunday)"),
+        ("DIGEST_TIME", "25:00", "HH:MM on the 24-hour clock"),
+        ("DIGEST_TIME", "7", "HH:MM on the 24-hour clock"),
+        ("QUIET_HOURS_START", "20.00", "HH:MM on the 24-hour clock"),
+        ("QUIET_HOURS_END", "7am", "HH:MM on the 24-hour clock"),
+        ("OUTBOX_MAX_ATTEMPTS", "0", "greater than or equal to 1"),
+        ("HTTP_PORT", "70000", "less than or equal to 65535"),
+        ("TELEGRAM_RATE_PER_SECOND", "0", "greater than 0"),
+    ],
+)
+def test_out_of_range_settings_stop_the_command_naming_the_setting(cwd, name, value, expected):
+    result = jejak(
+        {"DATABASE_URL": f"sqlite+aiosqlite:///{cwd}/r.db", name: value}, "school", "list"
+    )
+    assert result.exit_code == 2
+    message = flat(result.output)
+    assert f"Setting {name}" in message and expected in message, message
+    assert not (cwd / "r.db").exists()  # stopped before anything was opened
+
+
+def test_times_and_weekday_accepted():
+    settings = Settings(
+        _env_file=None,
+        quiet_hours_start="21:30",
+        quiet_hours_end="6:00",
+        digest_time=" 06:30 ",
+        digest_weekday=6,
+    )
+    assert settings.quiet_hours_start.strftime("%H:%M") == "21:30"
+    assert settings.quiet_hours_end.strftime("%H:%M") == "06:00"
+    assert settings.digest_time.strftime("%H:%M") == "06:30" and settings.digest_weekday == 6

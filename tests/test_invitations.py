@@ -357,8 +357,27 @@ def test_cli_invite_links_unknown_class_and_unknown_username(cli_env, tmp_path):
 
     result = _invoke(cli_env, "invite", "links", "--out", str(out))
     assert result.exit_code == 1
-    assert "set TELEGRAM_BOT_USERNAME" in _flat(result.stderr)
+    message = _flat(result.stderr)
+    assert "set TELEGRAM_BOT_USERNAME" in message and "WHATSAPP_DISPLAY_NUMBER" in message
     assert not out.exists()
+
+
+def test_cli_invite_links_for_a_whatsapp_only_school(cli_env, tmp_path):
+    """Only WhatsApp configured: the links are wa.me ones, no Telegram column, no error."""
+    assert _invoke(cli_env, "roster", "import", str(SAMPLE)).exit_code == 0
+    out = tmp_path / "wa.csv"
+    result = _invoke(
+        cli_env, "invite", "links", "--out", str(out),
+        WHATSAPP_ACCESS_TOKEN="token", WHATSAPP_PHONE_NUMBER_ID="1234567890",
+        WHATSAPP_APP_SECRET="secret", WHATSAPP_VERIFY_TOKEN="verify",
+        WHATSAPP_DISPLAY_NUMBER="0812-3456-7890",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "(WhatsApp)" in _flat(result.stdout)
+    rows = _read_csv(out)
+    assert list(rows[0]) == ["nisn", "nama", "kelas", "code", "whatsapp_link"]
+    assert len(rows) == 12
+    assert all(r["whatsapp_link"] == f"https://wa.me/6281234567890?text={r['code']}" for r in rows)
 
 
 def _links(env, out: Path) -> dict[str, str]:

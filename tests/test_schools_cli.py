@@ -63,6 +63,14 @@ def test_school_add_and_scoped_commands(env, tmp_path):
     assert again.exit_code == 2 and "exists already" in flat(again.output)
     bad_zone = jejak(env, "school", "add", "--npsn", "60100003", "--name", "Y", "--timezone", "WIT")
     assert bad_zone.exit_code == 2 and "Asia/Jayapura" in flat(bad_zone.output)
+    # a real zone, but not Indonesia's: refused with the three, nothing saved
+    tokyo = ["--name", "Z", "--timezone", "Asia/Tokyo"]
+    bad_zone = jejak(env, "school", "add", "--npsn", "60100003", *tokyo)
+    assert bad_zone.exit_code == 2
+    assert "Asia/Jakarta (WIB), Asia/Makassar (WITA), Asia/Jayapura (WIT)" in flat(bad_zone.output)
+    assert "60100003" not in jejak(env, "school", "list").stdout
+    bad_set = jejak(env, "school", "set", "60100002", "--timezone", "Asia/Tokyo")
+    assert bad_set.exit_code == 2 and "Asia/Makassar" in flat(bad_set.output)
 
     assert jejak(env, "roster", "import", "a.csv").exit_code == 0
     assert jejak(env, "roster", "import", "b.csv", "--school", "60100002").exit_code == 0

@@ -133,3 +133,29 @@ def test_interested_shows_how_to_reach_each_graduate(env):
     assert f"Telegram t.me/ani_s; phone +{phone}" in out
     assert "Telegram without a username or phone number: reachable only through this bot" in out
     assert "Telegram chat" not in out and "2 interested" in out
+
+
+def test_refused_publish_names_no_vacancy_number(env):
+    """--publish refused (the deadline is today, quiet hours until tomorrow): the message names
+    no vacancy number, since none was saved."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo("Asia/Jakarta")).date().isoformat()
+    # quiet from 00:00:01 to 00:00: the first allowed moment is tomorrow midnight
+    quiet = {"QUIET_HOURS_START": "00:00:01", "QUIET_HOURS_END": "00:00"}
+    result = add({**env, **quiet}, "--publish", deadline=today)
+    assert result.exit_code == 1, result.output
+    message = flat(result.output)
+    assert "is today and no message may go out" in message and "nothing was saved" in message
+    assert "#" not in message
+    assert counts(env) == (0, 0)
+
+
+def test_vacancy_list_is_not_cut_at_80_columns(env):
+    """Piped output (an SSH session's `| less`, cron mail) at COLUMNS=80: deadline and status
+    whole."""
+    assert add(env, "--description", "x" * 60, deadline="2099-12-31").exit_code == 0
+    out = jejak({**env, "COLUMNS": "80"}, "vacancy", "list").stdout
+    assert "2099-12-31" in out and "draft" in out and "Interested" in out
+    assert "…" not in out

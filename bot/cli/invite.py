@@ -1,8 +1,10 @@
 """`jejak invite links --out FILE.csv [--kelas K]`: one invitation code and link per alumnus.
 `jejak invite revoke --all | --kelas K | --nisn N...`: revoke codes (a leaked list).
 
-The CSV has the columns nisn, nama, kelas, code, telegram_link and, when WHATSAPP_DISPLAY_NUMBER
-is set, whatsapp_link. It is written as UTF-8 with a BOM so that Excel shows names correctly;
+The CSV has the columns nisn, nama, kelas, code and a link column per configured channel:
+telegram_link when the bot's username is known (TELEGRAM_BOT_USERNAME, or getMe with
+TELEGRAM_BOT_TOKEN), whatsapp_link when WHATSAPP_DISPLAY_NUMBER is set; with neither it stops.
+It is written as UTF-8 with a BOM so that Excel shows names correctly;
 `--semicolon` separates with ";" for Excel with Indonesian regional settings. Codes are reused on
 later runs, so a list printed earlier stays valid. The file holds personal data and codes that
 identify a person to the bot: hand it only to the homeroom teachers.
@@ -37,9 +39,24 @@ class InviteError(Exception):
     pass
 
 
+NO_LINK_CHANNEL = (
+    "No channel to link to: set TELEGRAM_BOT_USERNAME (or TELEGRAM_BOT_TOKEN, to ask Telegram) "
+    "for Telegram links, and/or WHATSAPP_DISPLAY_NUMBER (the school's WhatsApp number) for "
+    "WhatsApp links. Nothing was written."
+)
+
+
+def telegram_known(settings: Settings) -> bool:
+    """Whether the bot's Telegram username is set or can be asked for (a token)."""
+    return bool(
+        (settings.telegram_bot_username or "").strip().lstrip("@")
+        or settings.token("telegram_bot_token")
+    )
+
+
 async def bot_username(settings: Settings) -> str:
     """TELEGRAM_BOT_USERNAME, else getMe with TELEGRAM_BOT_TOKEN (at TELEGRAM_API_URL)."""
-    if settings.telegram_bot_username:
+    if (settings.telegram_bot_username or "").strip().lstrip("@"):
         return settings.telegram_bot_username.strip().lstrip("@")
     token = settings.token("telegram_bot_token")
     if not token:
@@ -89,16 +106,23 @@ def links_cmd(
     """Write one invitation code and deep link per alumnus to a CSV file."""
     settings = load_settings()
 
-    async def go() -> tuple[int, str | None]:
-        username = await bot_username(settings)  # before the database: no session held across it
+    wa = settings.whatsapp_display_number  # international digits (bot/settings.py)
+    if not wa and not telegram_known(settings):
+        raise fail(escape(NO_LINK_CHANNEL), 1)
+
+    async def go() -> int:
+        username = None
+        if telegram_known(settings):  # before the database: no session held across getMe
+            username = await bot_username(settings)
         db, school_row = await open_with_school(settings, school)
         try:
             await check_class(db, school_row.id, kelas)
             pairs = await ensure_invitations(db, school_row.id, kelas)
         finally:
             await db.dispose()
-        wa = settings.whatsapp_display_number  # international digits (bot/settings.py)
-        header = ["nisn", "nama", "kelas", "code", "telegram_link"]
+        header = ["nisn", "nama", "kelas", "code"]
+        if username:
+            header.append("telegram_link")
         if wa:
             header.append("whatsapp_link")
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -106,23 +130,21 @@ def links_cmd(
             writer = csv.writer(fh, delimiter=";" if semicolon else ",")
             writer.writerow(header)
             for alumnus, code in pairs:
-                row = [
-                    alumnus.nisn,
-                    alumnus.name,
-                    alumnus.kelas,
-                    code,
-                    f"https://t.me/{username}?start={code}",
-                ]
+                row = [alumnus.nisn, alumnus.name, alumnus.kelas, code]
+                if username:
+                    row.append(f"https://t.me/{username}?start={code}")
                 if wa:
                     row.append(f"https://wa.me/{wa}?text={code}")
                 writer.writerow(row)
-        return len(pairs), wa
+        return len(pairs)
 
     try:
-        count, wa = run(go)
+        count = run(go)
     except InviteError as exc:
         raise fail(escape(str(exc)), 1) from None
-    channels = "Telegram and WhatsApp" if wa else "Telegram"
+    channels = " and ".join(
+        name for name, on in (("Telegram", telegram_known(settings)), ("WhatsApp", wa)) if on
+    )
     console.print(
         f"Wrote {count} invitation link(s) ({channels}) to [bold]{escape(str(out))}[/bold]. "
         "The file identifies people to the bot: share it only with the homeroom teachers."

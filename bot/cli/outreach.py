@@ -17,6 +17,7 @@ from bot.cli.common import (
     school_configured,
     school_option,
 )
+from bot.cli.tables import print_table
 from storage import outbox, process_lock
 from storage.models import utcnow
 
@@ -139,7 +140,10 @@ def status_cmd(school: str | None = school_option()) -> None:
 
     counts, reasons = run(go)
     statuses = list(outbox.STATUSES)
-    table = Table("Purpose", *statuses)
+    table = Table(collapse_padding=True)  # fits 80 columns: headers and counts are never cut
+    table.add_column("Purpose", no_wrap=True)
+    for st in statuses:
+        table.add_column(st, no_wrap=True, min_width=len(st), justify="right")
     totals = dict.fromkeys(statuses, 0)
     for purpose in sorted(counts):
         row = counts[purpose]
@@ -147,7 +151,7 @@ def status_cmd(school: str | None = school_option()) -> None:
             totals[st] += row.get(st, 0)
         table.add_row(purpose, *[str(row.get(st, 0)) for st in statuses])
     table.add_row("total", *[str(totals[st]) for st in statuses])
-    console.print(table)
+    print_table(console, table)
     if reasons:
         why = Table("Purpose", "Cancelled because", "Messages", title="Cancelled, by reason")
         for purpose, reason, n in reasons:
@@ -166,9 +170,28 @@ def resend_unknown_cmd(
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
     """Queue `unknown` messages again. Some may already have arrived: they would arrive twice."""
+    from sqlalchemy import func, select
+
     from bot.cli.common import open_database
+    from storage.models import OutboxMessage
 
     settings = load_settings()
+
+    async def count_unknown() -> int:
+        db = await open_database(settings)
+        try:
+            async with db.session() as s:
+                query = select(func.count()).where(OutboxMessage.status == "unknown")
+                if ids:
+                    query = query.where(OutboxMessage.id.in_(ids))
+                return (await s.execute(query)).scalar_one()
+        finally:
+            await db.dispose()
+
+    if not run(count_unknown):
+        which = "of the given ids " if ids else ""
+        console.print(f"No message {which}has an unknown fate: nothing to resend.")
+        return
     if not yes and not typer.confirm("Some of these may have been delivered already. Resend?"):
         raise fail("Nothing changed.", 1)
 

@@ -23,10 +23,17 @@ from bot.cli.common import (
     run,
     school_option,
 )
+from bot.cli.tables import print_table
 from storage import staff as staff_store
 from storage.models import StaffClass
 from storage.roster import normalise_phone
 from storage.schools import SchoolError, schools_by_npsn
+
+# every role storage.staff.ROLES knows (the help used to leave out regional)
+ROLE_HELP = (
+    "admin, bkk, teacher (homeroom: their classes) or regional (a BKK/Disnaker office "
+    "publishing vacancies to the schools in --covers)."
+)
 
 staff_app = typer.Typer(help="Staff: admin, BKK and homeroom teachers.", no_args_is_help=True)
 app.add_typer(staff_app, name="staff")
@@ -87,7 +94,7 @@ async def _explicit(session, staff_id: int) -> list[tuple[str, int]]:
 
 @staff_app.command("add")
 def add_cmd(
-    role: str = typer.Option(..., "--role", help="admin, bkk or teacher."),
+    role: str = typer.Option(..., "--role", help=ROLE_HELP),
     name: str = typer.Option(
         ..., "--name", help="Full name (teachers: as in the wali_kelas column)."
     ),
@@ -189,7 +196,8 @@ def list_cmd(
     table = Table(title="Staff")
     for column in ("id", "role", "name", "telegram", "whatsapp", "cohorts", "removed"):
         # ids and numbers are never cut; names and classes wrap
-        table.add_column(column, no_wrap=column in ("id", "role", "telegram", "whatsapp"))
+        keep = column in ("id", "role", "telegram", "whatsapp", "removed")
+        table.add_column(column, no_wrap=keep, overflow="ellipsis" if keep else "fold")
     for member, classes in members:
         table.add_row(
             str(member.id),
@@ -206,7 +214,7 @@ def list_cmd(
             ),
             "yes" if member.removed_at else "",
         )
-    console.print(table)
+    print_table(console, table)
 
 
 @staff_app.command("remove")
@@ -233,7 +241,7 @@ def remove_cmd(
 
 @staff_app.command("invite")
 def invite_cmd(
-    role: str = typer.Option("teacher", "--role", help="admin, bkk or teacher."),
+    role: str = typer.Option("teacher", "--role", help=ROLE_HELP),
     kelas: list[str] = typer.Option([], "--kelas", "-k", help="A class they see (repeatable)."),
     tahun: int | None = _tahun_option(),
     name: str | None = typer.Option(

@@ -11,7 +11,8 @@ from rich.table import Table
 
 from bot.cli import app
 from bot.cli.common import console, fail, load_settings, open_with_school, run, school_option
-from bot.outreach.planner import publish_vacancy, publish_vacancy_in
+from bot.cli.tables import print_table
+from bot.outreach.planner import check_deadline, publish_vacancy, publish_vacancy_in
 from bot.vacancy_hooks import reach_text
 from conversations.messages import catalogue
 from storage import vacancies
@@ -94,6 +95,13 @@ def add_cmd(
                     f"in {zone.key}); nothing was saved",
                     reason="passed",
                 )
+            if publish:  # checked before saving: the refusal names no vacancy (none is saved)
+                try:
+                    check_deadline(when, now=now, zone=zone, settings=settings)
+                except vacancies.DeadlineError as exc:
+                    raise vacancies.DeadlineError(
+                        f"--publish: {exc}; nothing was saved", reason=exc.reason
+                    ) from None
             # one transaction: the vacancy and, with --publish, its queued messages are saved
             # together or not at all (a refused publish leaves no draft behind)
             async with db.session() as s:
@@ -155,9 +163,11 @@ def list_cmd(school: str | None = school_option()) -> None:
             await db.dispose()
 
     rows = run(go)
-    table = Table(
-        "ID", "Status", "Position", "Company", "Majors", "Deadline", "Queued", "Sent", "Interested"
-    )
+    table = Table(collapse_padding=True)
+    for name in ("ID", "Status", "Position", "Company", "Majors", "Deadline", "Queued", "Sent"):
+        free = name in ("Position", "Company", "Majors")  # free text folds; the rest is never cut
+        table.add_column(name, no_wrap=not free, overflow="fold" if free else "ellipsis")
+    table.add_column("Interested", no_wrap=True)
     for item in rows:
         v, box = item["vacancy"], item["outbox"]
         table.add_row(
@@ -171,7 +181,7 @@ def list_cmd(school: str | None = school_option()) -> None:
             str(box.get("sent", 0)),
             str(item["interested"]),
         )
-    console.print(table)
+    print_table(console, table)
 
 
 @vacancy_app.command("publish")

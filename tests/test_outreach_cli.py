@@ -1,0 +1,94 @@
+"""`jejak outreach status|tick|resend-unknown` as an operator sees them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from bot.cli import _register, app
+from storage.db import Database
+from storage.models import OutboxMessage, School
+from tests.test_schools import NAME_A, ROSTER_A
+
+runner = CliRunner()
+_register()
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    (tmp_path / "a.csv").write_text(ROSTER_A, encoding="utf-8")
+    env = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db",
+        "SCHOOL_NPSN": "20100001",
+        "SCHOOL_NAME": NAME_A,
+        "TELEGRAM_BOT_USERNAME": "jejak_bot",
+        "TELEGRAM_BOT_TOKEN": None,
+        "WHATSAPP_ACCESS_TOKEN": None,
+        "WHATSAPP_PHONE_NUMBER_ID": None,
+        "COLUMNS": "80",
+    }
+    assert jejak(env, "roster", "import", "a.csv").exit_code == 0
+    return env
+
+
+def jejak(env, *args, input: str | None = None):
+    result = runner.invoke(app, list(args), env=env, input=input)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def seed(env, *rows: tuple[str, str]) -> None:
+    """Outbox rows (channel, status) for the default school."""
+
+    async def go():
+        db = Database(env["DATABASE_URL"])
+        try:
+            async with db.session() as s:
+                school = (await s.execute(select(School))).scalars().first()
+                for i, (channel, status) in enumerate(rows):
+                    s.add(
+                        OutboxMessage(
+                            school_id=school.id,
+                            purpose="reminder",
+                            idempotency_key=f"test-{channel}-{status}-{i}",
+                            channel=channel,
+                            address=f"{1000 + i}",
+                            payload={"text": "Halo"},
+                            status=status,
+                        )
+                    )
+                await s.commit()
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+
+
+def test_resend_unknown_with_nothing_unknown_asks_nothing(env):
+    seed(env, ("telegram", "sent"))
+    result = jejak(env, "outreach", "resend-unknown")  # no input: a prompt would abort
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    assert "nothing to resend" in out and "Resend?" not in out
+
+    seed(env, ("telegram", "unknown"))
+    result = jejak(env, "outreach", "resend-unknown", input="y\n")
+    assert result.exit_code == 0, result.output
+    assert "Resend?" in result.output and "1 messages queued again" in flat(result.output)
+
+
+def test_status_table_is_not_cut_at_80_columns(env):
+    seed(env, ("telegram", "unreachable"), ("telegram", "cancelled"))
+    result = jejak(env, "outreach", "status")
+    assert result.exit_code == 0, result.output
+    assert "unreachable" in result.stdout and "cancelled" in result.stdout
+    assert "…" not in result.stdout
