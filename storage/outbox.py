@@ -497,6 +497,20 @@ async def counts(session: AsyncSession, *, purpose: str | None = None) -> dict[s
     return out
 
 
+async def unsent_by_channel(
+    session: AsyncSession, *, school_id: int | None = None
+) -> dict[str, int]:
+    """{channel: n} of the rows not sent yet (pending or mid-send), of one school or all."""
+    query = (
+        select(OutboxMessage.channel, func.count())
+        .where(OutboxMessage.status.in_(UNSENT))
+        .group_by(OutboxMessage.channel)
+    )
+    if school_id is not None:
+        query = query.where(OutboxMessage.school_id == school_id)
+    return dict((await session.execute(query)).all())
+
+
 async def cancelled_reasons(
     session: AsyncSession, *, school_id: int | None = None
 ) -> list[tuple[str, str, int]]:

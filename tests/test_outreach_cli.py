@@ -92,3 +92,20 @@ def test_status_table_is_not_cut_at_80_columns(env):
     assert result.exit_code == 0, result.output
     assert "unreachable" in result.stdout and "cancelled" in result.stdout
     assert "…" not in result.stdout
+
+
+def test_messages_waiting_for_an_unconfigured_channel_are_explained(env):
+    """Rows for a channel without its settings stay pending: status and tick say how many and
+    which settings would send them; a configured-looking channel with nothing waiting, nothing."""
+    seed(env, ("telegram", "pending"), ("telegram", "pending"), ("whatsapp", "sent"))
+    status = flat(jejak(env, "outreach", "status").output)
+    assert "2 message(s) wait for Telegram, which is not configured here" in status
+    assert "set TELEGRAM_BOT_TOKEN" in status and "wait for WhatsApp" not in status
+    tick = jejak(env, "outreach", "tick")
+    assert tick.exit_code == 0, tick.output
+    assert "2 message(s) wait for Telegram" in flat(tick.output)
+
+    seed(env, ("whatsapp", "pending"))
+    status = flat(jejak(env, "outreach", "status").output)
+    assert "1 message(s) wait for WhatsApp" in status
+    assert "WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID" in status

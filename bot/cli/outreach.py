@@ -18,6 +18,7 @@ from bot.cli.common import (
     school_option,
 )
 from bot.cli.tables import print_table
+from bot.cli.unsent import waiting_notes
 from storage import outbox, process_lock
 from storage.models import utcnow
 
@@ -72,7 +73,7 @@ def tick_cmd() -> None:
             if telegram is not None:
                 await telegram.application.initialize()
             outreach = Outreach(core, senders_of(telegram, whatsapp))
-            return await outreach.tick()
+            return await outreach.tick(), await waiting_notes(core.db, settings)
         finally:
             if telegram is not None:
                 await telegram.application.shutdown()
@@ -81,7 +82,7 @@ def tick_cmd() -> None:
             await core.close()
 
     try:
-        result = run(go)
+        result, notes = run(go)
     finally:
         if run_lock is not None:
             run_lock.release()
@@ -103,6 +104,8 @@ def tick_cmd() -> None:
         f"{d.failed} failed, {d.unreachable} unreachable, {d.cancelled} cancelled, "
         f"{d.deferred} deferred, {d.expired_unknown} newly unknown."
     )
+    for note in notes:
+        err_console.print(f"[yellow]{escape(note)}[/yellow]")
 
 
 @outreach_app.command("status")
@@ -123,9 +126,10 @@ def status_cmd(school: str | None = school_option()) -> None:
         else:
             db, school_row = await open_with_school(settings, school)
         try:
+            notes = await waiting_notes(db, settings, None if school is None else school_row.id)
             async with db.session() as s:
                 if school is None:
-                    return await outbox.counts(s), await outbox.cancelled_reasons(s)
+                    return await outbox.counts(s), await outbox.cancelled_reasons(s), notes
                 rows = await s.execute(
                     select(OutboxMessage.purpose, OutboxMessage.status, func.count())
                     .where(OutboxMessage.school_id == school_row.id)
@@ -134,11 +138,11 @@ def status_cmd(school: str | None = school_option()) -> None:
                 out: dict[str, dict[str, int]] = {}
                 for purpose, status, n in rows.all():
                     out.setdefault(purpose, {})[status] = n
-                return out, await outbox.cancelled_reasons(s, school_id=school_row.id)
+                return out, await outbox.cancelled_reasons(s, school_id=school_row.id), notes
         finally:
             await db.dispose()
 
-    counts, reasons = run(go)
+    counts, reasons, notes = run(go)
     statuses = list(outbox.STATUSES)
     table = Table(collapse_padding=True)  # fits 80 columns: headers and counts are never cut
     table.add_column("Purpose", no_wrap=True)
@@ -162,6 +166,8 @@ def status_cmd(school: str | None = school_option()) -> None:
             f"{totals['unknown']} messages have an unknown fate (the sender stopped mid-send). "
             "See docs/outreach.md; `jejak outreach resend-unknown` sends them again."
         )
+    for note in notes:
+        console.print(f"[yellow]{escape(note)}[/yellow]")
 
 
 @outreach_app.command("resend-unknown")

@@ -10,8 +10,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.cli import app
-from bot.cli.common import console, fail, load_settings, open_with_school, run, school_option
+from bot.cli.common import (
+    console,
+    err_console,
+    fail,
+    load_settings,
+    open_with_school,
+    run,
+    school_option,
+)
 from bot.cli.tables import print_table
+from bot.cli.unsent import waiting_notes
 from bot.outreach.planner import check_deadline, publish_vacancy, publish_vacancy_in
 from bot.vacancy_hooks import reach_text
 from conversations.messages import catalogue
@@ -133,12 +142,13 @@ def add_cmd(
                         now=now,
                     )
                 await s.commit()
-            return vacancy, added
+            notes = await waiting_notes(db, settings, school_row.id) if publish else []
+            return vacancy, added, notes
         finally:
             await db.dispose()
 
     try:
-        vacancy, added = run(go)
+        vacancy, added, notes = run(go)
     except vacancies.VacancyError as exc:
         raise fail(str(exc)) from None
     console.print(
@@ -146,6 +156,8 @@ def add_cmd(
     )
     if added is not None:
         console.print(f"Published: {added} messages queued.")
+    for note in notes:
+        err_console.print(f"[yellow]{escape(note)}[/yellow]")
 
 
 @vacancy_app.command("list")
@@ -194,15 +206,18 @@ def publish_cmd(
     async def go():
         db, school_row = await open_with_school(settings, school)
         try:
-            return await _publish(db, school_row, settings, vacancy_id)
+            added = await _publish(db, school_row, settings, vacancy_id)
+            return added, await waiting_notes(db, settings, school_row.id)
         finally:
             await db.dispose()
 
     try:
-        added = run(go)
+        added, notes = run(go)
     except vacancies.VacancyError as exc:
         raise fail(str(exc)) from None
     console.print(f"Vacancy #{vacancy_id} published: {added} new messages queued.")
+    for note in notes:
+        err_console.print(f"[yellow]{escape(note)}[/yellow]")
 
 
 @vacancy_app.command("close")
