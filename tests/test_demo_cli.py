@@ -81,3 +81,19 @@ def test_console_lists_range_options_without_numbers():
         "  - 1–4 orang",
     ]
     assert render(Reply("Berapa?", "D3", options)).splitlines()[1] == "  1. Tidak ada"
+
+
+def _turns(out: str) -> list[str]:
+    """The demo's output cut into turns, each starting with the line it answers ("you> ...")."""
+    return ["you> " + part for part in out.split("you> ")[1:]]
+
+
+def test_keep_goes_on_with_the_chat_of_the_last_run(tmp_path):
+    """Message ids restart with each run: with --keep, a second run's lines were duplicates."""
+    first = run_demo(tmp_path, "/start\nsetuju\n")
+    assert first.returncode == 0, first.stderr
+    second = run_demo(tmp_path, "DATA\nBANTUAN\nDATA\n", "--keep")
+    assert second.returncode == 0, second.stderr
+    turns = _turns(second.stdout)
+    assert [t.splitlines()[0] for t in turns] == ["you> DATA", "you> BANTUAN", "you> DATA"]
+    assert all("\nbot> " in t for t in turns), second.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from importlib import resources
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def demo(
                 dob = alumnus.birth_date.strftime("%d-%m-%Y")
                 say(f"  /start {code}   ({alumnus.name}, NISN {alumnus.nisn}, lahir {dob})")
             say("Or type /start and identify with NISN + date of birth. Ctrl-D ends.\n")
+            run_id = uuid.uuid4().hex[:12]  # message ids stay new when --keep goes on a chat
             seq = 0
             while True:
                 if interactive:
@@ -64,7 +66,8 @@ def demo(
                 if not interactive:
                     sys.stdout.write(f"you> {line.strip()}\n")
                 seq += 1
-                outcome = await core.service.handle(console_channel.to_inbound(line, "demo", seq))
+                inbound = console_channel.to_inbound(line, "demo", seq, run_id)
+                outcome = await core.service.handle(inbound)
                 console_channel.print_replies(outcome.replies)
         finally:
             await core.close()
