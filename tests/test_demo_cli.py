@@ -97,3 +97,32 @@ def test_keep_goes_on_with_the_chat_of_the_last_run(tmp_path):
     turns = _turns(second.stdout)
     assert [t.splitlines()[0] for t in turns] == ["you> DATA", "you> BANTUAN", "you> DATA"]
     assert all("\nbot> " in t for t in turns), second.stdout
+
+
+ROSTERS = Path(__file__).parent / "fixtures" / "roster"
+
+
+def test_a_roster_that_cannot_be_read_is_refused_and_changes_nothing(tmp_path):
+    """Like `jejak roster import`: a clear message, no traceback, the last demo left as it was."""
+    first = run_demo(tmp_path, "/start\n")
+    assert first.returncode == 0, first.stderr
+    before = (tmp_path / "demo.db").stat().st_mtime_ns
+    missing = run_demo(tmp_path, "", "--roster", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 2
+    assert "File not found" in missing.stderr and "Traceback" not in missing.stderr
+    junk = tmp_path / "notroster.xlsx"
+    junk.write_text("x\n")
+    wrong = run_demo(tmp_path, "", "--roster", str(junk))
+    assert wrong.returncode == 1
+    assert "This file is not a roster" in wrong.stderr and "Traceback" not in wrong.stderr
+    assert "Nothing was imported." in " ".join(wrong.stderr.split())
+    assert (tmp_path / "demo.db").stat().st_mtime_ns == before
+
+
+def test_a_messy_roster_shows_its_rejected_rows(tmp_path):
+    result = run_demo(tmp_path, "", "--roster", str(ROSTERS / "excel_semicolon_bom.csv"))
+    assert result.returncode == 0, result.stderr
+    out = " ".join(result.stdout.split())
+    assert "added 5" in out and "rejected 5" in out
+    assert "row 9: missing name" in out
+    assert "row 7: duplicate NISN in file (first at row 2)" in out

@@ -13,8 +13,9 @@ from bot.app import build_core
 from bot.channels import console as console_channel
 from bot.cli import app
 from bot.cli.common import load_settings, run
+from bot.cli.roster import import_failure, print_report
 from storage.invitations import ensure_invitations
-from storage.roster import import_roster
+from storage.roster import RosterError, import_roster, read_roster
 
 
 @app.command("demo")
@@ -34,6 +35,11 @@ def demo(
     settings = load_settings().model_copy(
         update={"database_url": f"sqlite+aiosqlite:///{database}", "default_language": language}
     )
+    if roster is not None:  # checked before the last run's database is removed
+        try:
+            read_roster(roster)
+        except (RosterError, FileNotFoundError) as exc:
+            raise import_failure(roster, exc) from None
     if not keep:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{database}{suffix}").unlink(missing_ok=True)
@@ -46,7 +52,10 @@ def demo(
             report = await import_roster(core.db, core.school.id, sample)
             invites = await ensure_invitations(core.db, core.school.id)
             say = print if interactive else (lambda *a, **k: None)
-            say(f"Jejak demo — {core.school.name}. Roster: {report.added} added.")
+            if roster is not None:  # what `jejak roster import` says, rejected rows included
+                print(f"Roster {roster.name}:")
+                print_report(report)
+            say(f"Jejak demo — {core.school.name}.")
             say("Try one of these graduates (invitation link = /start CODE):")
             for alumnus, code in invites[:3]:
                 dob = alumnus.birth_date.strftime("%d-%m-%Y")
