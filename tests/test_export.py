@@ -285,3 +285,12 @@ def test_cli_report_table_and_chart(cli_env, tmp_path):
     assert r.exit_code == 0 and "No graduates on the roster for 2030" in r.stdout
     r = _invoke(cli_env, "report", "--chart", str(tmp_path / "x.jpg"))
     assert r.exit_code == 2
+
+
+def test_cli_report_chart_in_a_missing_folder_is_refused(cli_env, tmp_path):
+    """As `export` does: a clear message before anything is read, no traceback, no table."""
+    r = _invoke(cli_env, "report", "--chart", str(tmp_path / "sub2" / "r.png"))
+    assert r.exit_code == 2
+    assert f"Folder {tmp_path / 'sub2'} does not exist." in "".join(r.stderr.splitlines())
+    assert r.stdout == ""
+    assert not (tmp_path / "sub2").exists()

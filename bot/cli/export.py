@@ -41,8 +41,8 @@ def export_cmd(
     writer = FORMATS.get(out.suffix.lower())
     if writer is None:
         raise fail(f"Unknown file type {out.suffix or '(none)'!r}: use .xlsx or .csv.", 2)
-    if not out.parent.exists():
-        raise fail(f"Folder {out.parent} does not exist.", 2)
+    if not out.parent.is_dir():
+        raise fail(escape(f"Folder {out.parent} does not exist."), 2)
     settings = load_settings()
 
     async def go() -> int | str:

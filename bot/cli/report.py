@@ -80,6 +80,8 @@ def report_cmd(
     """Print the school-wide recap per graduation year and major."""
     if chart is not None and chart.suffix.lower() != ".png":
         raise fail("--chart must be a .png file.", 2)
+    if chart is not None and not chart.parent.is_dir():
+        raise fail(escape(f"Folder {chart.parent} does not exist."), 2)
     if lang not in ("id", "en"):
         raise fail("--lang must be id or en.", 2)
     settings = load_settings()
