@@ -230,6 +230,12 @@ def test_cli_export(cli_env, tmp_path):
     said = " ".join(r.stdout.split())
     assert "Excel drops the NISN's leading zeros" in said and "write .xlsx" in said
 
+    # the class as people type it, like `invite links --kelas` and `staff invite --kelas`
+    out_any = tmp_path / "kelas-any.csv"
+    r = _invoke(cli_env, "export", "--out", str(out_any), "--kelas", "  xii  rpl 1 ")
+    assert r.exit_code == 0, r.output
+    assert out_any.read_bytes() == out_csv.read_bytes()
+
     r = _invoke(cli_env, "export", "--help")
     helped = " ".join(r.stdout.replace("│", " ").split())
     assert ".xlsx to open in Excel" in helped and "For Excel use .xlsx" in helped
