@@ -126,3 +126,11 @@ def test_a_messy_roster_shows_its_rejected_rows(tmp_path):
     assert "added 5" in out and "rejected 5" in out
     assert "row 9: missing name" in out
     assert "row 7: duplicate NISN in file (first at row 2)" in out
+
+
+def test_english_data_reply_counts_one_answer_right(tmp_path):
+    script = "/start\n1\n0071234501\n14-03-2007\n1\n1\n5\nDATA\n"
+    result = run_demo(tmp_path, script, "--lang", "en")
+    assert result.returncode == 0, result.stderr
+    assert "Questionnaire not finished yet, answers so far: 1." in result.stdout
+    assert "1 answers" not in result.stdout
