@@ -134,3 +134,22 @@ def test_english_data_reply_counts_one_answer_right(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Questionnaire not finished yet, answers so far: 1." in result.stdout
     assert "1 answers" not in result.stdout
+
+
+def test_piped_demo_prints_invitation_codes_in_the_chosen_language(tmp_path):
+    """As the README says: a few codes to start with, also when the answers are piped."""
+    import re
+
+    banner = run_demo(tmp_path, "", "--lang", "en").stdout
+    assert "Try one of these graduates" in banner
+    codes = re.findall(r"/start ([A-Z0-9]{10}) +\(.+, NISN \d{10}, born \d\d-\d\d-\d{4}\)", banner)
+    assert len(codes) == 3
+    assert "lahir" not in banner and "Coba" not in banner
+    # a printed code is one the bot takes
+    chat = run_demo(tmp_path, f"/start {codes[0]}\n", "--lang", "en", "--keep").stdout
+    assert "Hello!" in chat and "Do you agree?" in chat
+
+    indonesian = run_demo(tmp_path, "").stdout
+    assert "Coba salah satu lulusan ini" in indonesian
+    assert len(re.findall(r"/start [A-Z0-9]{10} +\(.+, lahir \d\d-\d\d-\d{4}\)", indonesian)) == 3
+    assert "Try one" not in indonesian and "born" not in indonesian

@@ -14,6 +14,7 @@ from bot.channels import console as console_channel
 from bot.cli import app
 from bot.cli.common import load_settings, run
 from bot.cli.roster import import_failure, print_report
+from conversations.messages import catalogue
 from storage.invitations import ensure_invitations
 from storage.roster import RosterError, import_roster, read_roster
 
@@ -51,16 +52,22 @@ def demo(
             sample = roster or Path(str(resources.files("bot").joinpath("sample_roster.csv")))
             report = await import_roster(core.db, core.school.id, sample)
             invites = await ensure_invitations(core.db, core.school.id)
-            say = print if interactive else (lambda *a, **k: None)
             if roster is not None:  # what `jejak roster import` says, rejected rows included
                 print(f"Roster {roster.name}:")
                 print_report(report)
-            say(f"Jejak demo — {core.school.name}.")
-            say("Try one of these graduates (invitation link = /start CODE):")
+            # the banner (piped too: the codes are sample data), in the language of the chat
+            say = catalogue().t
+            print(say("demo.banner", language, school=core.school.name))
             for alumnus, code in invites[:3]:
                 dob = alumnus.birth_date.strftime("%d-%m-%Y")
-                say(f"  /start {code}   ({alumnus.name}, NISN {alumnus.nisn}, lahir {dob})")
-            say("Or type /start and identify with NISN + date of birth. Ctrl-D ends.\n")
+                who = {"name": alumnus.name, "nisn": alumnus.nisn, "dob": dob}
+                print("  " + say("demo.graduate", language, code=code, **who))
+            if not invites:
+                print(say("demo.no_graduates", language))
+            print(say("demo.or_start", language))
+            if interactive:
+                print(say("demo.end", language))
+            print()
             run_id = uuid.uuid4().hex[:12]  # message ids stay new when --keep goes on a chat
             seq = 0
             while True:
