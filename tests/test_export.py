@@ -293,6 +293,21 @@ def test_cli_report_table_and_chart(cli_env, tmp_path):
     assert r.exit_code == 2
 
 
+def test_cli_report_table_follows_lang(cli_env):
+    """The table is in the language of --lang, like the chart (Indonesian by default)."""
+    default = " ".join(_invoke(cli_env, "report").stdout.split())
+    assert "Rekap lulusan (tracer study)" in default and "tahun jurusan lulus jawab" in default
+    assert "2024 semua 15 8 53%" in default and "Graduate recap" not in default
+
+    r = _invoke(cli_env, "report", "--lang", "en")
+    assert r.exit_code == 0, r.output
+    en = " ".join(r.stdout.split())
+    assert "Graduate recap (tracer study)" in en and "year major grads resp %resp" in en
+    assert "2024 all 15 8 53%" in en and "resp: answered" in en
+    for indonesian in ("Rekap", "jawab", "cari", "semua", "tunggu"):
+        assert indonesian not in en
+
+
 def test_cli_report_chart_in_a_missing_folder_is_refused(cli_env, tmp_path):
     """As `export` does: a clear message before anything is read, no traceback, no table."""
     r = _invoke(cli_env, "report", "--chart", str(tmp_path / "sub2" / "r.png"))
