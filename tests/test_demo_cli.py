@@ -81,3 +81,75 @@ def test_console_lists_range_options_without_numbers():
         "  - 1–4 orang",
     ]
     assert render(Reply("Berapa?", "D3", options)).splitlines()[1] == "  1. Tidak ada"
+
+
+def _turns(out: str) -> list[str]:
+    """The demo's output cut into turns, each starting with the line it answers ("you> ...")."""
+    return ["you> " + part for part in out.split("you> ")[1:]]
+
+
+def test_keep_goes_on_with_the_chat_of_the_last_run(tmp_path):
+    """Message ids restart with each run: with --keep, a second run's lines were duplicates."""
+    first = run_demo(tmp_path, "/start\nsetuju\n")
+    assert first.returncode == 0, first.stderr
+    second = run_demo(tmp_path, "DATA\nBANTUAN\nDATA\n", "--keep")
+    assert second.returncode == 0, second.stderr
+    turns = _turns(second.stdout)
+    assert [t.splitlines()[0] for t in turns] == ["you> DATA", "you> BANTUAN", "you> DATA"]
+    assert all("\nbot> " in t for t in turns), second.stdout
+
+
+ROSTERS = Path(__file__).parent / "fixtures" / "roster"
+
+
+def test_a_roster_that_cannot_be_read_is_refused_and_changes_nothing(tmp_path):
+    """Like `jejak roster import`: a clear message, no traceback, the last demo left as it was."""
+    first = run_demo(tmp_path, "/start\n")
+    assert first.returncode == 0, first.stderr
+    before = (tmp_path / "demo.db").stat().st_mtime_ns
+    missing = run_demo(tmp_path, "", "--roster", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 2
+    assert "File not found" in missing.stderr and "Traceback" not in missing.stderr
+    junk = tmp_path / "notroster.xlsx"
+    junk.write_text("x\n")
+    wrong = run_demo(tmp_path, "", "--roster", str(junk))
+    assert wrong.returncode == 1
+    assert "This file is not a roster" in wrong.stderr and "Traceback" not in wrong.stderr
+    assert "Nothing was imported." in " ".join(wrong.stderr.split())
+    assert (tmp_path / "demo.db").stat().st_mtime_ns == before
+
+
+def test_a_messy_roster_shows_its_rejected_rows(tmp_path):
+    result = run_demo(tmp_path, "", "--roster", str(ROSTERS / "excel_semicolon_bom.csv"))
+    assert result.returncode == 0, result.stderr
+    out = " ".join(result.stdout.split())
+    assert "added 5" in out and "rejected 5" in out
+    assert "row 9: missing name" in out
+    assert "row 7: duplicate NISN in file (first at row 2)" in out
+
+
+def test_english_data_reply_counts_one_answer_right(tmp_path):
+    script = "/start\n1\n0071234501\n14-03-2007\n1\n1\n5\nDATA\n"
+    result = run_demo(tmp_path, script, "--lang", "en")
+    assert result.returncode == 0, result.stderr
+    assert "Questionnaire not finished yet, answers so far: 1." in result.stdout
+    assert "1 answers" not in result.stdout
+
+
+def test_piped_demo_prints_invitation_codes_in_the_chosen_language(tmp_path):
+    """As the README says: a few codes to start with, also when the answers are piped."""
+    import re
+
+    banner = run_demo(tmp_path, "", "--lang", "en").stdout
+    assert "Try one of these graduates" in banner
+    codes = re.findall(r"/start ([A-Z0-9]{10}) +\(.+, NISN \d{10}, born \d\d-\d\d-\d{4}\)", banner)
+    assert len(codes) == 3
+    assert "lahir" not in banner and "Coba" not in banner
+    # a printed code is one the bot takes
+    chat = run_demo(tmp_path, f"/start {codes[0]}\n", "--lang", "en", "--keep").stdout
+    assert "Hello!" in chat and "Do you agree?" in chat
+
+    indonesian = run_demo(tmp_path, "").stdout
+    assert "Coba salah satu lulusan ini" in indonesian
+    assert len(re.findall(r"/start [A-Z0-9]{10} +\(.+, lahir \d\d-\d\d-\d{4}\)", indonesian)) == 3
+    assert "Try one" not in indonesian and "born" not in indonesian

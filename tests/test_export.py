@@ -230,6 +230,12 @@ def test_cli_export(cli_env, tmp_path):
     said = " ".join(r.stdout.split())
     assert "Excel drops the NISN's leading zeros" in said and "write .xlsx" in said
 
+    # the class as people type it, like `invite links --kelas` and `staff invite --kelas`
+    out_any = tmp_path / "kelas-any.csv"
+    r = _invoke(cli_env, "export", "--out", str(out_any), "--kelas", "  xii  rpl 1 ")
+    assert r.exit_code == 0, r.output
+    assert out_any.read_bytes() == out_csv.read_bytes()
+
     r = _invoke(cli_env, "export", "--help")
     helped = " ".join(r.stdout.replace("│", " ").split())
     assert ".xlsx to open in Excel" in helped and "For Excel use .xlsx" in helped
@@ -285,3 +291,27 @@ def test_cli_report_table_and_chart(cli_env, tmp_path):
     assert r.exit_code == 0 and "No graduates on the roster for 2030" in r.stdout
     r = _invoke(cli_env, "report", "--chart", str(tmp_path / "x.jpg"))
     assert r.exit_code == 2
+
+
+def test_cli_report_table_follows_lang(cli_env):
+    """The table is in the language of --lang, like the chart (Indonesian by default)."""
+    default = " ".join(_invoke(cli_env, "report").stdout.split())
+    assert "Rekap lulusan (tracer study)" in default and "tahun jurusan lulus jawab" in default
+    assert "2024 semua 15 8 53%" in default and "Graduate recap" not in default
+
+    r = _invoke(cli_env, "report", "--lang", "en")
+    assert r.exit_code == 0, r.output
+    en = " ".join(r.stdout.split())
+    assert "Graduate recap (tracer study)" in en and "year major grads resp %resp" in en
+    assert "2024 all 15 8 53%" in en and "resp: answered" in en
+    for indonesian in ("Rekap", "jawab", "cari", "semua", "tunggu"):
+        assert indonesian not in en
+
+
+def test_cli_report_chart_in_a_missing_folder_is_refused(cli_env, tmp_path):
+    """As `export` does: a clear message before anything is read, no traceback, no table."""
+    r = _invoke(cli_env, "report", "--chart", str(tmp_path / "sub2" / "r.png"))
+    assert r.exit_code == 2
+    assert f"Folder {tmp_path / 'sub2'} does not exist." in "".join(r.stderr.splitlines())
+    assert r.stdout == ""
+    assert not (tmp_path / "sub2").exists()

@@ -177,7 +177,7 @@ async def test_format_recap_and_digest(db):
     assert "Semua jurusan: 15 lulusan, 8 menjawab (53%)" in text
     assert "BMW 62% · Relevan 60% · Masa tunggu (median) 1 bln" in text
     [en] = format_recap(rows, "en")
-    assert "RPL: 5 graduates, 3 answered (60%)" in en
+    assert "RPL: graduates 5, answered 3 (60%)" in en
 
     s = await reports.class_summary(db, f.school_id, "XII TKJ 1", 2024)
     changes = await reports.answered_since(db, f.school_id, "XII TKJ 1", t("2025-09-22", 0), 2024)

@@ -15,7 +15,11 @@ from conversations.types import Inbound, InputKind, Reply
 CHANNEL = "console"
 
 
-def to_inbound(line: str, address: str, seq: int) -> Inbound:
+def to_inbound(line: str, address: str, seq: int, run: str = "") -> Inbound:
+    """One typed line as a message. Its id is `address:run:seq`: the service drops a message
+    whose id it has seen, so a chat that goes on in a later run (`jejak demo --keep`) needs a
+    `run` of its own (the line number `seq` restarts at 1 each run)."""
+    external_id = f"{address}:{run}:{seq}" if run else f"{address}:{seq}"
     text = line.rstrip("\r\n")
     stripped = text.strip()
     if stripped.lower().startswith("/start"):
@@ -27,9 +31,9 @@ def to_inbound(line: str, address: str, seq: int) -> Inbound:
             InputKind.START,
             text=stripped,
             value=code,
-            external_id=f"{address}:{seq}",
+            external_id=external_id,
         )
-    return Inbound(CHANNEL, address, InputKind.TEXT, text=text, external_id=f"{address}:{seq}")
+    return Inbound(CHANNEL, address, InputKind.TEXT, text=text, external_id=external_id)
 
 
 def render(reply: Reply) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from importlib import resources
 from pathlib import Path
 
@@ -12,8 +13,10 @@ from bot.app import build_core
 from bot.channels import console as console_channel
 from bot.cli import app
 from bot.cli.common import load_settings, run
+from bot.cli.roster import import_failure, print_report
+from conversations.messages import catalogue
 from storage.invitations import ensure_invitations
-from storage.roster import import_roster
+from storage.roster import RosterError, import_roster, read_roster
 
 
 @app.command("demo")
@@ -33,6 +36,11 @@ def demo(
     settings = load_settings().model_copy(
         update={"database_url": f"sqlite+aiosqlite:///{database}", "default_language": language}
     )
+    if roster is not None:  # checked before the last run's database is removed
+        try:
+            read_roster(roster)
+        except (RosterError, FileNotFoundError) as exc:
+            raise import_failure(roster, exc) from None
     if not keep:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{database}{suffix}").unlink(missing_ok=True)
@@ -44,13 +52,23 @@ def demo(
             sample = roster or Path(str(resources.files("bot").joinpath("sample_roster.csv")))
             report = await import_roster(core.db, core.school.id, sample)
             invites = await ensure_invitations(core.db, core.school.id)
-            say = print if interactive else (lambda *a, **k: None)
-            say(f"Jejak demo — {core.school.name}. Roster: {report.added} added.")
-            say("Try one of these graduates (invitation link = /start CODE):")
+            if roster is not None:  # what `jejak roster import` says, rejected rows included
+                print(f"Roster {roster.name}:")
+                print_report(report)
+            # the banner (piped too: the codes are sample data), in the language of the chat
+            say = catalogue().t
+            print(say("demo.banner", language, school=core.school.name))
             for alumnus, code in invites[:3]:
                 dob = alumnus.birth_date.strftime("%d-%m-%Y")
-                say(f"  /start {code}   ({alumnus.name}, NISN {alumnus.nisn}, lahir {dob})")
-            say("Or type /start and identify with NISN + date of birth. Ctrl-D ends.\n")
+                who = {"name": alumnus.name, "nisn": alumnus.nisn, "dob": dob}
+                print("  " + say("demo.graduate", language, code=code, **who))
+            if not invites:
+                print(say("demo.no_graduates", language))
+            print(say("demo.or_start", language))
+            if interactive:
+                print(say("demo.end", language))
+            print()
+            run_id = uuid.uuid4().hex[:12]  # message ids stay new when --keep goes on a chat
             seq = 0
             while True:
                 if interactive:
@@ -64,7 +82,8 @@ def demo(
                 if not interactive:
                     sys.stdout.write(f"you> {line.strip()}\n")
                 seq += 1
-                outcome = await core.service.handle(console_channel.to_inbound(line, "demo", seq))
+                inbound = console_channel.to_inbound(line, "demo", seq, run_id)
+                outcome = await core.service.handle(inbound)
                 console_channel.print_replies(outcome.replies)
         finally:
             await core.close()

@@ -10,6 +10,7 @@ from rich.markup import escape
 from bot.cli import app
 from bot.cli.common import console, fail, load_settings, open_with_school, run, school_option
 from bot.export import export_csv, export_xlsx
+from bot.staff import match_class
 from storage.staff import known_classes
 
 FORMATS = {".xlsx": export_xlsx, ".csv": export_csv}
@@ -29,7 +30,9 @@ def export_cmd(
     tahun_lulus: int | None = typer.Option(
         None, "--tahun-lulus", help="Only this graduation year."
     ),
-    kelas: str | None = typer.Option(None, "--kelas", "-k", help="Only this class."),
+    kelas: str | None = typer.Option(
+        None, "--kelas", "-k", help="Only this class (case and spacing do not matter)."
+    ),
     school: str | None = school_option(),
 ) -> None:
     """Export every graduate with their current answers (XLSX: plus a per-major summary).
@@ -48,13 +51,15 @@ def export_cmd(
     async def go() -> int | str:
         db, school_row = await open_with_school(settings, school)
         try:
-            if kelas is not None:
+            wanted = None
+            if kelas is not None:  # named as on the roster, case and spacing aside
                 async with db.session() as session:
                     classes = await known_classes(session, school_row.id)
-                if kelas not in classes:
+                wanted = match_class(kelas, classes)
+                if wanted is None:
                     listing = ", ".join(classes) if classes else "(none: import the roster first)"
                     return f"Unknown class {kelas!r}. Known classes: {listing}"
-            return await writer(db, school_row.id, out, graduation_year=tahun_lulus, kelas=kelas)
+            return await writer(db, school_row.id, out, graduation_year=tahun_lulus, kelas=wanted)
         finally:
             await db.dispose()
 

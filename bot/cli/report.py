@@ -1,4 +1,4 @@
-"""`jejak report [--tahun-lulus Y] [--chart FILE.png]`: the /rekap table in the terminal."""
+"""`jejak report [--tahun-lulus Y] [--chart FILE.png] [--lang id|en]`: the /rekap table."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.table import Table
 from bot.cli import app
 from bot.cli.common import console, fail, load_settings, open_with_school, run, school_option
 from bot.reports import recap_chart_png
+from conversations.messages import LANGUAGES, catalogue
 from storage.reports import RecapRow, recap_totals, school_recap
 
 
@@ -19,20 +20,18 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
 
-def recap_table(rows: list[RecapRow]) -> Table:
+def recap_table(rows: list[RecapRow], lang: str = "id") -> Table:
+    """The recap per graduation year and major, in `lang` (catalogue keys `report.table.*`)."""
+    cat = catalogue()
     table = Table(
-        title="Rekap lulusan (tracer study)",
-        caption="jawab: sudah menjawab · B bekerja · M melanjutkan · W wirausaha · K kursus · "
-        "cari: mencari kerja · tdk: tidak mencari · %BMW dan %rel: dari yang menjawab · "
-        "tunggu: median masa tunggu (bulan)",
+        title=cat.t("report.table.title", lang),
+        caption=cat.t("report.table.caption", lang),
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
     )
-    columns = (
-        "tahun", "jurusan", "lulus", "jawab", "%jwb", "B", "M", "W", "K",
-        "cari", "tdk", "%BMW", "%rel", "tunggu",
-    )  # fmt: skip
+    columns = [str(c) for c in cat.raw("report.table.columns", lang)]
+    everyone = f"[b]{escape(cat.t('report.table.all', lang))}[/b]"
     for i, column in enumerate(columns):
         table.add_column(
             column,
@@ -50,7 +49,7 @@ def recap_table(rows: list[RecapRow]) -> Table:
             median = r.median_waiting_months
             table.add_row(
                 str(r.graduation_year),
-                escape(r.jurusan) if r.jurusan else "[b]semua[/b]",
+                escape(r.jurusan) if r.jurusan else everyone,
                 str(r.graduates),
                 str(r.responders),
                 _pct(r.response_rate),
@@ -74,7 +73,7 @@ def report_cmd(
         None, "--tahun-lulus", help="Only this graduation year."
     ),
     chart: Path | None = typer.Option(None, "--chart", help="Also write the chart to this PNG."),
-    lang: str = typer.Option("id", "--lang", help="Chart language: id or en."),
+    lang: str = typer.Option("id", "--lang", help="Language of the table and chart: id or en."),
     school: str | None = school_option(),
 ) -> None:
     """Print the school-wide recap per graduation year and major."""
@@ -82,7 +81,7 @@ def report_cmd(
         raise fail("--chart must be a .png file.", 2)
     if chart is not None and not chart.parent.is_dir():
         raise fail(escape(f"Folder {chart.parent} does not exist."), 2)
-    if lang not in ("id", "en"):
+    if lang not in LANGUAGES:
         raise fail("--lang must be id or en.", 2)
     settings = load_settings()
 
@@ -99,7 +98,7 @@ def report_cmd(
             "No graduates on the roster" + (f" for {tahun_lulus}." if tahun_lulus else ".")
         )
         return
-    console.print(recap_table(rows))
+    console.print(recap_table(rows, lang))
     if chart is not None:
         chart.write_bytes(recap_chart_png(rows, lang=lang))
         console.print(f"Chart written to {escape(str(chart))}.")

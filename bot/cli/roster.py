@@ -42,6 +42,13 @@ def print_report(report: ImportReport) -> None:
             console.print(f"  row {row_number}: {escape(reason)}", highlight=False)
 
 
+def import_failure(file: Path, exc: RosterError | FileNotFoundError) -> typer.Exit:
+    """Say why `file` cannot be imported; the exit to raise (1: not a roster, 2: missing)."""
+    if isinstance(exc, RosterError):
+        return fail(escape(f"{file.name}: {exc} Nothing was imported."), 1)
+    return fail(escape(f"File not found: {file}"), 2)
+
+
 @roster_app.command("import")
 def import_cmd(
     file: Path = typer.Argument(..., help="CSV (comma or semicolon) or XLSX roster file."),
@@ -62,9 +69,7 @@ def import_cmd(
 
     try:
         report = run(go)
-    except RosterError as exc:
-        raise fail(escape(f"{file.name}: {exc} Nothing was imported."), 1) from None
-    except FileNotFoundError:
-        raise fail(escape(f"File not found: {file}"), 2) from None
+    except (RosterError, FileNotFoundError) as exc:
+        raise import_failure(file, exc) from None
     console.print(f"Roster [bold]{escape(file.name)}[/bold]:")
     print_report(report)
