@@ -16,6 +16,22 @@ from bot.cli import app
 from bot.cli.common import console, fail, load_settings, open_with_default, run
 from storage.schools import SchoolError, add_school, list_schools, set_school
 
+# Indonesia's three time zones: the only ones a school of this deployment can be in
+SCHOOL_ZONES = {
+    "Asia/Jakarta": "WIB",
+    "Asia/Makassar": "WITA",
+    "Asia/Jayapura": "WIT",
+}
+
+
+def check_school_zone(timezone: str) -> str:
+    """`timezone` if it is one of SCHOOL_ZONES, else the command stops naming them."""
+    if timezone not in SCHOOL_ZONES:
+        known = ", ".join(f"{zone} ({short})" for zone, short in SCHOOL_ZONES.items())
+        raise fail(escape(f"--timezone {timezone!r}: use one of {known}. Nothing changed."), 2)
+    return timezone
+
+
 school_app = typer.Typer(
     help="Schools of this deployment (NPSN, name, timezone).", no_args_is_help=True
 )
@@ -33,6 +49,7 @@ def add_cmd(
     ),
 ) -> None:
     """Add a school; then import its roster with `jejak roster import FILE --school NPSN`."""
+    check_school_zone(timezone)
     settings = load_settings()
 
     async def go():
@@ -82,12 +99,16 @@ def list_cmd() -> None:
 def set_cmd(
     npsn: str = typer.Argument(..., help="NPSN of the school to change."),
     name: str | None = typer.Option(None, "--name"),
-    timezone: str | None = typer.Option(None, "--timezone"),
+    timezone: str | None = typer.Option(
+        None, "--timezone", help="Asia/Jakarta (WIB), Asia/Makassar (WITA) or Asia/Jayapura (WIT)."
+    ),
 ) -> None:
     """Change a school's name or timezone (for the configured school, SCHOOL_NAME and TIMEZONE
     win at the next start of `jejak run` when they are set)."""
     if name is None and timezone is None:
         raise fail("Nothing to change: give --name and/or --timezone.", 2)
+    if timezone is not None:
+        check_school_zone(timezone)
     settings = load_settings()
 
     async def go():
