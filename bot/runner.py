@@ -8,6 +8,7 @@ objects the process does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from contextlib import AsyncExitStack
@@ -165,7 +166,17 @@ async def start(settings: Settings, *, core: Core | None = None) -> Running:
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
-    running = await start(settings)
+    # `start` may wait a long time (the Bot API unreachable at boot): a stop request ends it
+    starting = asyncio.ensure_future(start(settings))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not starting.done():
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        return
+    running = starting.result()
     try:
         await stop.wait()
     finally:

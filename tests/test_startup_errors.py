@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import PG_AVAILABLE, PG_URL
+from tests.fakes.telegram_api import FakeBotApi
 
 ROOT = Path(__file__).resolve().parent.parent
 JEJAK = [sys.executable, "-c", "from bot.cli import main; main()"]  # the `jejak` command
@@ -71,6 +75,97 @@ def assert_no_traceback(output: str) -> None:
     assert "Traceback" not in output, output[-3000:]
     assert "Exception ignored" not in output, output[-3000:]
     assert "Unclosed" not in output, output[-3000:]
+
+
+# ---- Telegram --------------------------------------------------------------------------------
+def test_rejected_token_stops_jejak_run_with_one_line_naming_the_setting(tmp_path):
+    with FakeBotApi() as api:  # answers 401 to any token but its own
+        result = jejak(tmp_path, "run", TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=api.url)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-3000:]
+    assert_no_traceback(output)
+    assert SECRET not in output
+    lines = problems(result)
+    assert len(lines) == 1, lines
+    assert "TELEGRAM_BOT_TOKEN was rejected by the Telegram Bot API" in lines[0]
+    assert "@BotFather" in lines[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(predicate, seconds: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}: {log.read_text()[-3000:]}")
+
+
+def test_unreachable_bot_api_at_start_is_retried_while_the_rest_serves(tmp_path):
+    port = _free_port()  # nothing listens there yet: Telegram "down" when the server boots
+    api = FakeBotApi(port=port)
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*JEJAK, "run"],
+            cwd=tmp_path,
+            env=_env(
+                tmp_path, TELEGRAM_BOT_TOKEN=api.token, TELEGRAM_API_URL=f"http://127.0.0.1:{port}"
+            ),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for(lambda: "cannot be reached" in log.read_text(), 30, "the warning", log)
+        assert proc.poll() is None, log.read_text()
+        found = re.search(r"http: listening on 127\.0\.0\.1:(\d+)", log.read_text())
+        assert found, log.read_text()
+        health = httpx.get(f"http://127.0.0.1:{found.group(1)}/healthz", timeout=10).json()
+        assert health["channels"]["telegram"]["ok"] is False, health
+        warning = next(line for line in log.read_text().splitlines() if "cannot be reached" in line)
+        assert "WARNING" in warning and "trying again in" in warning
+        # Telegram comes back: the next try gets through and the bot polls
+        api.start()
+        _wait_for(lambda: "telegram: long polling" in log.read_text(), 30, "polling", log)
+        api.push_command(7100001, "start")
+        _wait_for(lambda: api.texts(7100001), 30, "a reply", log)
+    finally:
+        proc.terminate()
+        code = proc.wait(30)
+        api.stop()
+    output = log.read_text()
+    assert code == 0, output[-3000:]
+    assert_no_traceback(output)
+
+
+def test_stopping_jejak_run_while_it_waits_for_the_bot_api_exits_cleanly(tmp_path):
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*JEJAK, "run"],
+            cwd=tmp_path,
+            env=_env(
+                tmp_path,
+                TELEGRAM_BOT_TOKEN=TOKEN,
+                TELEGRAM_API_URL=f"http://127.0.0.1:{_free_port()}",
+            ),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for(lambda: "cannot be reached" in log.read_text(), 30, "the warning", log)
+    finally:
+        proc.terminate()
+        code = proc.wait(30)
+    output = log.read_text()
+    assert code == 0, output[-3000:]
+    assert_no_traceback(output)
+    assert SECRET not in output
 
 
 # ---- DATABASE_URL ----------------------------------------------------------------------------
