@@ -8,6 +8,7 @@ objects the process does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from contextlib import AsyncExitStack
@@ -24,6 +25,7 @@ from bot.staff import install as install_staff_router
 from bot.vacancy_hooks import install as install_vacancy_hooks
 from bot.web import WebDeps, WebServer, create_app
 from storage import contacts, process_lock
+from storage.db import checked_url, database_problem
 from storage.schools import PLACEHOLDER_NPSN
 
 log = logging.getLogger(__name__)
@@ -82,10 +84,16 @@ class Running:
 
 
 async def start(settings: Settings, *, core: Core | None = None) -> Running:
+    checked_url(settings.database_url)  # DatabaseUnavailable: not SQLite or PostgreSQL
     try:  # SQLite: one `jejak run` per database file (storage/process_lock.py)
         run_lock = process_lock.acquire(settings.database_url)
     except process_lock.AlreadyRunning as exc:
         raise SystemExit(f"jejak run: {exc}") from None
+    except OSError as exc:  # the database's folder cannot be written
+        problem = database_problem(exc, settings.database_url)
+        if problem is None:
+            raise
+        raise problem from exc
     try:
         core = core or await build_core(settings)
     except BaseException:
@@ -158,7 +166,17 @@ async def start(settings: Settings, *, core: Core | None = None) -> Running:
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
-    running = await start(settings)
+    # `start` may wait a long time (the Bot API unreachable at boot): a stop request ends it
+    starting = asyncio.ensure_future(start(settings))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not starting.done():
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        return
+    running = starting.result()
     try:
         await stop.wait()
     finally:

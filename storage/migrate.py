@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from storage import process_lock
-from storage.db import Database
+from storage.db import Database, database_problem
 
 try:
     import fcntl
@@ -36,7 +36,19 @@ def head_revision() -> str:
 async def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the schema to the newest migration, or to `revision` (tests of a migration start
     from the one before it). Idempotent; safe when several processes start at once: an
-    advisory lock on PostgreSQL, a lock file next to a SQLite database."""
+    advisory lock on PostgreSQL, a lock file next to a SQLite database. The first thing every
+    command does with the database: when it cannot be reached or opened, raises
+    `storage.db.DatabaseUnavailable` saying why."""
+    try:
+        await _upgrade_with_lock(db, revision)
+    except Exception as exc:
+        problem = database_problem(exc, db.given_url)
+        if problem is None or problem is exc:
+            raise
+        raise problem from exc
+
+
+async def _upgrade_with_lock(db: Database, revision: str) -> None:
     database_file = process_lock.sqlite_file(db.url)
     if database_file is None or fcntl is None:
         await _upgrade_locked(db, revision)

@@ -31,6 +31,7 @@ from telegram.error import (
     BadRequest,
     Forbidden,
     InvalidToken,
+    NetworkError,
     RetryAfter,
     TelegramError,
     TimedOut,
@@ -44,6 +45,7 @@ from bot.channels.probe import CachedProbe
 from bot.channels.reply_ids import action_reply_id, choice_reply_id, decode_reply_id
 from bot.channels.telegram_http import AiohttpRequest
 from bot.conversation import ConversationService
+from bot.errors import SettingError
 from conversations.types import Inbound, InputKind, Outcome, Reply
 
 log = logging.getLogger(__name__)
@@ -191,6 +193,23 @@ def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str
 
 
 UnreachableCallback = Callable[[str, str, str], Awaitable[None]]
+DEFAULT_API_URL = "https://api.telegram.org"
+# start-up: while the Bot API cannot be reached, try again after 1, 2, 4, ... up to 60 seconds
+START_RETRY_FIRST = 1.0
+START_RETRY_MAX = 60.0
+
+
+class TokenRejected(SettingError):
+    """The Bot API refuses TELEGRAM_BOT_TOKEN (401, or 404 for a malformed token)."""
+
+    def __init__(self, api_url: str) -> None:
+        where = "" if api_url == DEFAULT_API_URL else f" at {api_url} (TELEGRAM_API_URL)"
+        super().__init__(
+            f"TELEGRAM_BOT_TOKEN was rejected by the Telegram Bot API{where}: copy the token "
+            "again from @BotFather (/mybots, API Token) into TELEGRAM_BOT_TOKEN, or leave it "
+            "empty to run without Telegram."
+            + (" Is TELEGRAM_API_URL a Bot API server?" if where else "")
+        )
 
 
 class TelegramChannel:
@@ -211,6 +230,7 @@ class TelegramChannel:
         self.service = service
         self.on_unreachable = on_unreachable
         api_url = api_url.rstrip("/")
+        self.api_url = api_url
         builder: ApplicationBuilder = (
             Application.builder()
             .token(token)
@@ -239,9 +259,55 @@ class TelegramChannel:
         return self.application.bot
 
     # -- lifecycle (polling) --
+    async def _initialize(self) -> None:
+        """`Application.initialize` (its getMe checks the token), tried again with growing
+        pauses for as long as the Bot API cannot be reached: a school's internet may be down
+        when the server boots, and the rest of the process (HTTP server, WhatsApp webhooks)
+        keeps serving meanwhile. A rejected token raises `TokenRejected` (never the token)."""
+        delay = START_RETRY_FIRST
+        self.mode = "connecting"
+        while True:
+            try:
+                await self.application.initialize()
+                return
+            except InvalidToken:
+                await self._close_requests()
+                self.mode = "stopped"
+                raise TokenRejected(self.api_url) from None
+            except RetryAfter as exc:
+                wait = _seconds(exc.retry_after)
+                reason = f"asked to wait {wait:g} s (429)"
+            except TelegramError as exc:
+                wait, reason = delay, f"{type(exc).__name__}: {exc}"
+                delay = min(delay * 2, START_RETRY_MAX)
+            except BaseException:
+                await self._close_requests()
+                self.mode = "stopped"
+                raise
+            log.warning(
+                "telegram: the Bot API at %s cannot be reached (%s); trying again in %g s "
+                "(everything else keeps running)",
+                self.api_url,
+                reason,
+                wait,
+            )
+            try:
+                await asyncio.sleep(wait)
+            except BaseException:  # stopped while waiting
+                await self._close_requests()
+                self.mode = "stopped"
+                raise
+
+    async def _close_requests(self) -> None:
+        """Close the HTTP sessions a failed `initialize` opened (PTB's `shutdown` skips a bot
+        that never finished initializing)."""
+        for request in getattr(self.application.bot, "_request", ()):
+            with contextlib.suppress(Exception):
+                await request.shutdown()
+
     async def start_polling(self) -> None:
         app = self.application
-        await app.initialize()
+        await self._initialize()
         await self._set_commands()
         await app.start()
         await app.updater.start_polling(
@@ -256,14 +322,34 @@ class TelegramChannel:
         """Webhook mode: register `url` with the secret token; updates arrive via
         `enqueue_json` (POST /webhooks/telegram) instead of getUpdates."""
         app = self.application
-        await app.initialize()
+        await self._initialize()
         await self._set_commands()
-        await self.bot.set_webhook(
-            url=url,
-            secret_token=secret,
-            allowed_updates=ALLOWED_UPDATES,
-            drop_pending_updates=False,
-        )
+        delay = START_RETRY_FIRST
+        while True:  # like `_initialize`: the Bot API may still be unreachable for a while
+            try:
+                await self.bot.set_webhook(
+                    url=url,
+                    secret_token=secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                    drop_pending_updates=False,
+                )
+                break
+            except RetryAfter as exc:
+                wait, reason = _seconds(exc.retry_after), "429"
+            except NetworkError as exc:
+                wait, reason = delay, f"{type(exc).__name__}: {exc}"
+            except BadRequest as exc:
+                raise SettingError(
+                    f"TELEGRAM_WEBHOOK_URL was refused by the Telegram Bot API ({exc}): it must "
+                    "be an https:// address on port 443, 80, 88 or 8443 that the internet reaches"
+                ) from None
+            log.warning(
+                "telegram: could not register the webhook yet (%s); trying again in %g s",
+                reason,
+                wait,
+            )
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, START_RETRY_MAX)
         await app.start()
         self.mode, self.webhook_url = "webhook", url
 

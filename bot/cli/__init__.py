@@ -1,7 +1,18 @@
-"""`jejak` command line. Each command group lives in its own module and registers here."""
+"""`jejak` command line. Each command group lives in its own module and registers here.
+
+`main` is the `jejak` command. An error that reaches it never goes to Python's traceback
+printer (whose text would carry tokens, URLs and personal data in clear): a bad setting
+(`bot.errors.SettingError`, `storage.db.DatabaseUnavailable`) becomes its one line; anything
+else one redacted line (`bot.logs.redact`) and exit 1, with the whole traceback, redacted too,
+when JEJAK_DEBUG=1 or LOG_LEVEL=DEBUG.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+import traceback
 from pathlib import Path
 
 import typer
@@ -44,4 +55,49 @@ def _register() -> None:
 
 def main() -> None:
     _register()
-    app()
+    try:
+        app()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        sys.exit(report_error(exc))
+
+
+def _debug() -> bool:
+    flag = os.environ.get("JEJAK_DEBUG", "").strip().lower()
+    level = os.environ.get("LOG_LEVEL", "").strip().upper()
+    return flag not in ("", "0", "false", "no") or level == "DEBUG"
+
+
+def report_error(exc: BaseException) -> int:
+    """Say what stopped the command, redacted, on one line (to the log when `jejak run` set
+    logging up, else to stderr); the exit code."""
+    from bot.errors import SettingError
+    from bot.logs import redact
+    from storage.db import DatabaseUnavailable
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, SettingError | DatabaseUnavailable):
+        cause = cause.__cause__ or cause.__context__
+    detail = None
+    if isinstance(cause, SettingError):
+        message, code = str(cause), cause.exit_code
+    elif isinstance(cause, DatabaseUnavailable):
+        message, code = str(cause), 2 if cause.setting else 1
+    else:
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        message = f"unexpected error: {type(exc).__name__}" + (f": {first}" if first else "")
+        code = 1
+        if _debug():
+            detail = "".join(traceback.format_exception(exc))
+        else:
+            message += " (JEJAK_DEBUG=1 shows the whole traceback, personal data masked)"
+    message = redact(message)
+    root = logging.getLogger()
+    if any(getattr(h, "_jejak", False) for h in root.handlers):  # `jejak run`: its log format
+        logging.getLogger("jejak").error(message + ("\n" + detail.rstrip() if detail else ""))
+    else:
+        print(f"jejak: {message}", file=sys.stderr, flush=True)
+        if detail:
+            print(redact(detail), file=sys.stderr, end="", flush=True)
+    return code

@@ -8,7 +8,8 @@ Public API
 ----------
 `FakeBotApi(token="123456:TEST-TOKEN", *, username="jejak_test_bot", first_name="Jejak Test",
             bot_id=None, enforce_limits=False, global_per_second=30, per_chat_per_second=1,
-            limit_window=1.0, strict_chats=False, webhook_delivery=True, webhook_retry_delay=0.2)`
+            limit_window=1.0, strict_chats=False, webhook_delivery=True, webhook_retry_delay=0.2,
+            port=0)`  (port 0: an ephemeral one)
   lifecycle: `.start() -> self`, `.stop()`, `with FakeBotApi() as api:` / `async with`;
              `.url`, `.base_url`, `.base_file_url`, `.token`, `.bot_user` (the getMe dict).
   methods served at `/bot<token>/<method>` (GET or POST; JSON, url-encoded or multipart; method
@@ -254,6 +255,7 @@ class FakeBotApi(Recorder):
         strict_chats: bool = False,
         webhook_delivery: bool = True,
         webhook_retry_delay: float = 0.2,
+        port: int = 0,
     ) -> None:
         super().__init__()
         self.token = token
@@ -276,7 +278,7 @@ class FakeBotApi(Recorder):
         self.webhook_targets: list[str] = []
         self._wh_turn = itertools.count()
         self.webhook_retry_delay = webhook_retry_delay
-        self._server = HttpServer(self._handle)
+        self._server = HttpServer(self._handle, port=port)
         self._server.on_shutdown = self._on_shutdown  # type: ignore[method-assign]
         # updates
         self._queue: list[_Queued] = []
