@@ -30,7 +30,7 @@ def recap_table(rows: list[RecapRow], lang: str = "id") -> Table:
         pad_edge=False,
         collapse_padding=True,
     )
-    columns = [str(c) for c in cat.raw("report.table.columns", lang)]
+    columns = cat.t("report.table.columns", lang).split("|")
     everyone = f"[b]{escape(cat.t('report.table.all', lang))}[/b]"
     for i, column in enumerate(columns):
         table.add_column(
