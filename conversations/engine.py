@@ -558,7 +558,7 @@ def _stage_ask_id(run: _Run, inp: Inbound) -> None:
         return
     # Only an invitation code or a NISN (+ birth date) is a guess that counts against the
     # attempt limit; any other text ("lupa nisn", "gimana caranya", "setuju") gets help.
-    found = find_identity(inp.text)
+    found = find_identity(inp.text, run.today())
     if found.code:
         run.s["code"] = found.code  # marked used once linked, as a deep link's code
         run.s["pending"] = "code"
@@ -590,7 +590,7 @@ def _stage_ask_dob(run: _Run, inp: Inbound) -> None:
         run.s["stage"] = "ask_id"
         run.ask()
         return
-    found = find_identity(inp.text)
+    found = find_identity(inp.text, run.today())
     if found.nisn and found.dob:  # the NISN again, with the date: "0071234501 14-03-2007"
         run.s["nisn"] = found.nisn
     dob = _read_dob(run, inp.text, found.dob if found.nisn else None)
@@ -608,7 +608,7 @@ def _read_dob(run: _Run, text: str, found: date | None = None) -> date | str:
     dob = read_date(text, run.today())
     if isinstance(dob, date):
         return dob
-    found = found or find_date(text)
+    found = found or find_date(text, run.today())
     if found is None:
         return dob
     return read_date(found.isoformat(), run.today())

@@ -227,16 +227,18 @@ def _nisn_digits(token: str) -> str | None:
     return None
 
 
-def find_date(text: str) -> date | None:
-    """A date written somewhere in `text` ("lahir 14-03-2007", "tgl 14 Maret 2007"), or None."""
-    whole = parse_date(text)
+def find_date(text: str, today: date | None = None) -> date | None:
+    """A date written somewhere in `text` ("lahir 14-03-2007", "tgl 14 Maret 2007"), or None.
+    With `today`, a birth date (`answers.read_date`: "14-03-95" is 1995, an implausible age is
+    none)."""
+    whole = parse_date(text, today)
     if whole is not None:
         return whole
     tokens = [t.strip(".,;:") for t in text.split()]
     tokens = [t for t in tokens if t]
     for size in (3, 1):
         for start in range(len(tokens) - size + 1):
-            found = parse_date(" ".join(tokens[start : start + size]))
+            found = parse_date(" ".join(tokens[start : start + size]), today)
             if found is not None:
                 return found
     return None
@@ -253,13 +255,14 @@ class Identity:
     near_code: bool = False  # a token like a code that is not a valid one
 
 
-def find_identity(text: str) -> Identity:
+def find_identity(text: str, today: date | None = None) -> Identity:
     """The invitation code, or the NISN (and a birth date next to it), in `text`.
 
     "NISN 0071234501", "nisn: 0071.2345.01", "0071 2345 01", "0071234501 14-03-2007" and
     "nisn saya 0071234501 lahir 14 maret 2007" give a NISN (and a date); "kode saya A7K2Q9XMPR"
     or a pasted invitation link gives a code. Anything else gives neither, and says whether
-    there were digits (a wrong-length NISN) or a code-like token."""
+    there were digits (a wrong-length NISN) or a code-like token. With `today`, the date is
+    read as a birth date (see `find_date`)."""
     code = find_code(text)
     if code is not None:
         return Identity(code=code)
@@ -282,7 +285,7 @@ def find_identity(text: str) -> Identity:
         return Identity(digits=any(ch.isdigit() for ch in text), near_code=looks_like_code(text))
     index, digits = pick
     rest = " ".join(tokens[:index] + tokens[index + 1 :])
-    return Identity(nisn=digits.zfill(10), dob=find_date(rest) if rest else None)
+    return Identity(nisn=digits.zfill(10), dob=find_date(rest, today) if rest else None)
 
 
 __all__ = [

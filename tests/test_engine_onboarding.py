@@ -128,6 +128,20 @@ def test_nisn_and_birth_date_in_one_message():
     assert out.of(Link) == [Link(ADI.id, NOW.isoformat())]
 
 
+@pytest.mark.parametrize(
+    "text", ["0071234501 14-03-95", "0071234501 140395", "nisn 0071234501 lahir 14 maret 95"]
+)
+def test_a_two_digit_year_next_to_the_nisn_is_a_plausible_birth_year(text):
+    """Next to a NISN, "95" is 1995 (a graduate's birth year), never 2095."""
+    d = at_ask_id()
+    out = d.text(text)
+    assert out.lookups == [Lookup("nisn", nisn=ADI.nisn, dob=date(1995, 3, 14))]
+    d = at_ask_id()
+    d.text(ADI.nisn)
+    out = d.text(f"lahir {text.split(' ', 1)[1]}")  # at the date step, in a sentence
+    assert [lk.dob for lk in out.lookups] == [date(1995, 3, 14)]
+
+
 def test_nisn_and_birth_date_in_a_sentence():
     d = at_ask_id()
     out = d.text("nisn saya 0071234501 lahir 14 maret 2007")
