@@ -71,6 +71,25 @@ class OffsetClock:
         self.offset += timedelta(**kw)
 
 
+def flat(text: str) -> str:
+    """CLI output with its line breaks and runs of spaces as single spaces (rich wraps lines)."""
+    return " ".join(text.split())
+
+
+def run_cli(env: dict, *args: str, input: str | None = None):
+    """`jejak ARGS` in this process (typer's CliRunner) with `env`; a crash is raised, an exit is
+    the result's exit_code."""
+    from typer.testing import CliRunner
+
+    from bot.cli import _register, app
+
+    _register()
+    result = CliRunner().invoke(app, list(args), env=env, input=input)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
 def start_inbound(address: str, external_id: str) -> Inbound:
     """A Telegram `/start` (no code) from `address`, as the channel hands it to the shell."""
     return Inbound(

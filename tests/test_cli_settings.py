@@ -22,6 +22,7 @@ from bot.runner import start
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import School
+from tests.harness import flat
 from tests.test_schools import ROSTER_A
 
 runner = CliRunner()
@@ -32,10 +33,6 @@ UNSET += (
     "TELEGRAM_BOT_TOKEN",
     "WHATSAPP_ACCESS_TOKEN",
 )  # no channel: `outreach tick` sends nothing
-
-
-def flat(text: str) -> str:
-    return " ".join(text.split())
 
 
 @pytest.fixture

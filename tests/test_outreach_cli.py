@@ -6,19 +6,12 @@ import asyncio
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from bot.cli import _register, app
 from storage.db import Database
 from storage.models import OutboxMessage, School
+from tests.harness import flat
+from tests.harness import run_cli as jejak
 from tests.test_schools import NAME_A, ROSTER_A
-
-runner = CliRunner()
-_register()
-
-
-def flat(text: str) -> str:
-    return " ".join(text.split())
 
 
 @pytest.fixture
@@ -37,13 +30,6 @@ def env(tmp_path, monkeypatch):
     }
     assert jejak(env, "roster", "import", "a.csv").exit_code == 0
     return env
-
-
-def jejak(env, *args, input: str | None = None):
-    result = runner.invoke(app, list(args), env=env, input=input)
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def seed(env, *rows: tuple[str, str]) -> None:

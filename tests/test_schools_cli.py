@@ -8,19 +8,12 @@ import csv
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from bot.cli import _register, app
 from storage.db import Database
 from storage.models import VacancySchool
+from tests.harness import flat
+from tests.harness import run_cli as jejak
 from tests.test_schools import NAME_A, NAME_B, ROSTER_A, ROSTER_B
-
-runner = CliRunner()
-_register()
-
-
-def flat(text: str) -> str:
-    return " ".join(text.split())
 
 
 @pytest.fixture
@@ -35,13 +28,6 @@ def env(tmp_path, monkeypatch):
         "TELEGRAM_BOT_USERNAME": "jejak_bot",
         "COLUMNS": "200",
     }
-
-
-def jejak(env, *args):
-    result = runner.invoke(app, list(args), env=env)
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def test_single_school_needs_no_step(env, tmp_path):

@@ -7,19 +7,12 @@ import asyncio
 
 import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
-from bot.cli import _register, app
 from storage.db import Database
 from storage.models import OutboxMessage, Vacancy
+from tests.harness import flat
+from tests.harness import run_cli as jejak
 from tests.test_schools import NAME_A, ROSTER_A
-
-runner = CliRunner()
-_register()
-
-
-def flat(text: str) -> str:
-    return " ".join(text.split())
 
 
 @pytest.fixture
@@ -35,13 +28,6 @@ def env(tmp_path, monkeypatch):
     }
     assert jejak(env, "roster", "import", "a.csv").exit_code == 0
     return env
-
-
-def jejak(env, *args):
-    result = runner.invoke(app, list(args), env=env)
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def add(env, *extra, majors="TKJ", deadline="2099-01-01"):
